@@ -1,0 +1,79 @@
+//! Store administration: table lifecycle, counts, TTL purge and raw item
+//! access used by `export`/`import`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::item::Item;
+use crate::schema::Table;
+
+/// What a backend can do, read by the shared tests instead of deleting
+/// assertions (opendal style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Backend name (`sqlite`, `dynamodb`).
+    pub name: &'static str,
+    /// The most write requests one batch carries.
+    pub max_batch_write: usize,
+    /// Whether the server deletes expired items on its own (eventually).
+    pub server_side_ttl: bool,
+}
+
+/// One page of a raw scan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScanPage {
+    /// The items of this page.
+    pub items: Vec<Item>,
+    /// Where the next page starts; `None` when this was the last page.
+    pub cursor: Option<String>,
+}
+
+/// Lifecycle and raw access of a store's seven tables.
+#[async_trait]
+pub trait Admin: Send + Sync {
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A one-line description of where the data lives (never with credentials).
+    fn describe(&self) -> String;
+
+    /// Creates the seven tables if missing (idempotent), with indexes and TTL.
+    async fn init(&self) -> Result<()>;
+
+    /// The tables of this namespace that exist, by name (for DynamoDB, the
+    /// full `{prefix}_{name}`).
+    async fn list_tables(&self) -> Result<Vec<String>>;
+
+    /// Deletes and recreates this namespace's tables (and nothing else).
+    async fn reset(&self) -> Result<()>;
+
+    /// Live items per table (expired items are not counted).
+    async fn stats(&self) -> Result<BTreeMap<Table, u64>>;
+
+    /// Deletes items whose TTL has passed; how many.
+    async fn purge_expired(&self) -> Result<u64>;
+
+    /// One page of the raw items of `table` (expired ones included), at most
+    /// `limit`, continuing after `cursor` (from the previous page).
+    async fn scan_page(&self, table: Table, cursor: Option<String>, limit: usize) -> Result<ScanPage>;
+
+    /// Writes raw items into `table` as they are (batched), replacing items
+    /// with the same keys.
+    async fn put_items(&self, table: Table, items: Vec<Item>) -> Result<()>;
+}
+
+/// Every raw item of `table`, page by page.
+pub async fn scan_all(admin: &dyn Admin, table: Table) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = admin.scan_page(table, cursor, 1000).await?;
+        items.extend(page.items);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The item model both backends translate to: DynamoDB's attribute types,
+//! DynamoDB's item size rules, and typed readers used by every record.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// DynamoDB's item size limit in bytes (400 KB).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// One attribute value, with DynamoDB's types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Attr {
+    /// String.
+    S(String),
+    /// Number, kept in DynamoDB's decimal text form.
+    N(String),
+    /// Binary.
+    B(Vec<u8>),
+    /// Boolean.
+    Bool(bool),
+    /// Explicit null.
+    Null,
+    /// Map of attribute name to value.
+    M(BTreeMap<String, Attr>),
+    /// List of values.
+    L(Vec<Attr>),
+}
+
+/// An item: attribute name to value, including the `pk` and `sk` keys.
+pub type Item = BTreeMap<String, Attr>;
+
+/// Formats a finite f64 as DynamoDB number text that reads back exactly.
+pub fn format_f64(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 || (1e-7..1e21).contains(&a) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+impl Attr {
+    /// A string attribute.
+    pub fn s(v: impl Into<String>) -> Attr {
+        Attr::S(v.into())
+    }
+
+    /// A number attribute from an integer.
+    pub fn int(v: i64) -> Attr {
+        Attr::N(v.to_string())
+    }
+
+    /// A number attribute from a finite float.
+    pub fn float(v: f64) -> Attr {
+        Attr::N(format_f64(v))
+    }
+
+    /// `S` for `Some`, `NULL` for `None`.
+    pub fn opt_s(v: Option<&str>) -> Attr {
+        v.map_or(Attr::Null, Attr::s)
+    }
+
+    /// `N` for `Some`, `NULL` for `None`.
+    pub fn opt_int(v: Option<i64>) -> Attr {
+        v.map_or(Attr::Null, Attr::int)
+    }
+
+    /// The DynamoDB type name (`S`, `N`, ...), for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Attr::S(_) => "S",
+            Attr::N(_) => "N",
+            Attr::B(_) => "B",
+            Attr::Bool(_) => "BOOL",
+            Attr::Null => "NULL",
+            Attr::M(_) => "M",
+            Attr::L(_) => "L",
+        }
+    }
+
+    /// Size in bytes by DynamoDB's rules (value only, without the name).
+    pub fn size(&self) -> usize {
+        match self {
+            Attr::S(s) => s.len(),
+            Attr::N(n) => number_size(n),
+            Attr::B(b) => b.len(),
+            Attr::Bool(_) | Attr::Null => 1,
+            Attr::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>(),
+            Attr::L(l) => 3 + l.iter().map(|v| v.size() + 1).sum::<usize>(),
+        }
+    }
+
+    /// Converts a JSON value (maps and lists of config values, score maps).
+    /// Numbers keep their JSON text.
+    pub fn from_json(v: &Value) -> Attr {
+        match v {
+            Value::Null => Attr::Null,
+            Value::Bool(b) => Attr::Bool(*b),
+            Value::Number(n) => Attr::N(n.to_string()),
+            Value::String(s) => Attr::S(s.clone()),
+            Value::Array(a) => Attr::L(a.iter().map(Attr::from_json).collect()),
+            Value::Object(o) => {
+                Attr::M(o.iter().map(|(k, v)| (k.clone(), Attr::from_json(v))).collect())
+            }
+        }
+    }
+
+    /// Converts back to JSON; binary values are rejected as corrupt.
+    pub fn to_json(&self) -> Result<Value> {
+        Ok(match self {
+            Attr::Null => Value::Null,
+            Attr::Bool(b) => Value::Bool(*b),
+            Attr::S(s) => Value::String(s.clone()),
+            Attr::N(n) => number_to_json(n)?,
+            Attr::B(_) => return Err(Error::corrupt("binary value inside a JSON attribute")),
+            Attr::L(l) => Value::Array(l.iter().map(Attr::to_json).collect::<Result<_>>()?),
+            Attr::M(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+}
+
+fn number_to_json(n: &str) -> Result<Value> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Ok(Value::from(i));
+    }
+    let f: f64 = n
+        .parse()
+        .map_err(|_| Error::corrupt(format!("number {n:?} is not numeric")))?;
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| Error::corrupt(format!("number {n:?} is not finite")))
+}
+
+fn number_size(n: &str) -> usize {
+    let digits: String = n
+        .split(['e', 'E'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
+/// The size of an item by DynamoDB's rules: attribute names plus values.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + v.size()).sum()
+}
+
+/// Rejects an item over [`MAX_ITEM_BYTES`] with [`Error::TooLarge`]; `what` names it.
+pub fn check_item_size(what: &str, item: &Item) -> Result<()> {
+    let size = item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return Err(Error::TooLarge {
+            what: what.to_string(),
+            size,
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Typed, error-reporting access to an item's attributes. A required
+/// attribute that is missing or of the wrong type is [`Error::Corrupt`];
+/// optional ones accept both an absent attribute and `NULL`.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemReader<'a> {
+    item: &'a Item,
+    table: &'static str,
+}
+
+impl<'a> ItemReader<'a> {
+    /// A reader over `item` of `table` (named in errors).
+    pub fn new(table: &'static str, item: &'a Item) -> Self {
+        ItemReader { item, table }
+    }
+
+    fn err(&self, name: &str, want: &str) -> Error {
+        let got = self
+            .item
+            .get(name)
+            .map_or("nothing", |a| a.type_name());
+        Error::corrupt(format!(
+            "{}: attribute {name} should be {want}, found {got}",
+            self.table
+        ))
+    }
+
+    fn present(&self, name: &str) -> Option<&'a Attr> {
+        match self.item.get(name) {
+            None | Some(Attr::Null) => None,
+            Some(a) => Some(a),
+        }
+    }
+
+    /// Raw access.
+    pub fn get(&self, name: &str) -> Option<&'a Attr> {
+        self.present(name)
+    }
+
+    /// A required string.
+    pub fn s(&self, name: &str) -> Result<String> {
+        self.opt_s(name)?.ok_or_else(|| self.err(name, "S"))
+    }
+
+    /// An optional string.
+    pub fn opt_s(&self, name: &str) -> Result<Option<String>> {
+        match self.present(name) {
+            None => Ok(None),
+            Some(Attr::S(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.err(name, "S")),
+        }
+    }
+
+    /// A required integer (a number with a fractional part is corrupt).
+    pub fn i64(&self, name: &str) -> Result<i64> {
+        self.opt_i64(name)?.ok_or_else(|| self.err(name, "N"))
+    }
+
+    /// An optional integer. Numbers like `5.0` read as 5.
+    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>> {
+        match self.present(name) {
+            None => Ok(None),
+            Some(Attr::N(n)) => {
+                if let Ok(i) = n.parse::<i64>() {
+                    return Ok(Some(i));
+                }
+                match n.parse::<f64>() {
+                    Ok(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(Some(f as i64)),
+                    _ => Err(self.err(name, "an integer N")),
+                }
+            }
+            Some(_) => Err(self.err(name, "N")),
+        }
+    }
+
+    /// A required float; integers without a decimal point read as floats.
+    pub fn f64(&self, name: &str) -> Result<f64> {
+        match self.present(name) {
+            Some(Attr::N(n)) => n
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| self.err(name, "a finite N")),
+            _ => Err(self.err(name, "N")),
+        }
+    }
+
+    /// A required boolean.
+    pub fn bool(&self, name: &str) -> Result<bool> {
+        match self.present(name) {
+            Some(Attr::Bool(b)) => Ok(*b),
+            _ => Err(self.err(name, "BOOL")),
+        }
+    }
+
+    /// An optional boolean.
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.present(name) {
+            None => Ok(None),
+            Some(Attr::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.err(name, "BOOL")),
+        }
+    }
+
+    /// A required binary.
+    pub fn b(&self, name: &str) -> Result<&'a [u8]> {
+        match self.present(name) {
+            Some(Attr::B(b)) => Ok(b),
+            _ => Err(self.err(name, "B")),
+        }
+    }
+
+    /// A map of name to float (absent or NULL reads as empty).
+    pub fn f64_map(&self, name: &str) -> Result<BTreeMap<String, f64>> {
+        match self.present(name) {
+            None => Ok(BTreeMap::new()),
+            Some(Attr::M(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Attr::N(n) => n
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .map(|f| (k.clone(), f))
+                        .ok_or_else(|| self.err(name, "a map of finite numbers")),
+                    _ => Err(self.err(name, "a map of numbers")),
+                })
+                .collect(),
+            Some(_) => Err(self.err(name, "M")),
+        }
+    }
+}
+
+/// Builds the `M` attribute of a name→float map.
+pub fn f64_map_attr(map: &BTreeMap<String, f64>) -> Attr {
+    Attr::M(map.iter().map(|(k, v)| (k.clone(), Attr::float(*v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_read_back_as_floats() {
+        let mut item = Item::new();
+        item.insert("score".into(), Attr::N("1".into()));
+        item.insert("x".into(), Attr::float(0.1));
+        item.insert("big".into(), Attr::float(1e300));
+        let r = ItemReader::new("t", &item);
+        assert_eq!(r.f64("score").unwrap(), 1.0);
+        assert_eq!(r.f64("x").unwrap(), 0.1);
+        assert_eq!(r.f64("big").unwrap(), 1e300);
+        assert_eq!(r.i64("score").unwrap(), 1);
+    }
+
+    #[test]
+    fn null_and_absent_are_both_none() {
+        let mut item = Item::new();
+        item.insert("a".into(), Attr::Null);
+        let r = ItemReader::new("t", &item);
+        assert_eq!(r.opt_s("a").unwrap(), None);
+        assert_eq!(r.opt_s("b").unwrap(), None);
+        assert!(matches!(r.s("a"), Err(Error::Corrupt(_))));
+        item.insert("c".into(), Attr::int(3));
+        assert!(ItemReader::new("t", &item).opt_s("c").is_err());
+    }
+
+    #[test]
+    fn sizes_follow_dynamodb_rules() {
+        let mut item = Item::new();
+        item.insert("pk".into(), Attr::s("abc"));
+        item.insert("n".into(), Attr::int(12345));
+        item.insert("b".into(), Attr::Bool(true));
+        // pk:2+3, n:1+(3+1), b:1+1
+        assert_eq!(item_size(&item), 5 + 5 + 2);
+        item.insert("blob".into(), Attr::B(vec![0; MAX_ITEM_BYTES]));
+        assert!(matches!(
+            check_item_size("x", &item),
+            Err(Error::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let v: Value = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {}});
+        assert_eq!(Attr::from_json(&v).to_json().unwrap(), v);
+    }
+}
