@@ -62,6 +62,9 @@ pub trait Admin: Send + Sync {
     /// Writes raw items into `table` as they are (batched), replacing items
     /// with the same keys.
     async fn put_items(&self, table: Table, items: Vec<Item>) -> Result<()>;
+
+    /// Deletes raw items of `table` by `(pk, sk)` (batched); how many existed.
+    async fn delete_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize>;
 }
 
 /// Every raw item of `table`, page by page.
