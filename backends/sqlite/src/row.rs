@@ -252,11 +252,13 @@ pub(crate) fn put_item(conn: &Connection, table: Table, item: &Item) -> Result<(
 }
 
 /// The SQL condition "this row is live at `?{param}`" of `table`: `ttl >
-/// now` (rows without a ttl live forever); `1` for tables without TTL.
+/// now` (rows without a ttl live forever). For tables without TTL it is
+/// always true, but still names the parameter so every call binds the same
+/// parameters.
 pub(crate) fn live(table: Table, param: usize) -> String {
     match table.def().ttl {
         Some(ttl) => format!("({0} IS NULL OR {0} > ?{param})", ident(ttl)),
-        None => "1".into(),
+        None => format!("(?{param} IS NOT NULL)"),
     }
 }
 
