@@ -1,1 +1,158 @@
-//! dynamodb
+//! # affine-db-dynamodb
+//!
+//! The DynamoDB backend of affine-db, for production validators. One
+//! [`DynamoBackend`] implements all seven table traits,
+//! [`affine_db::Admin`] and [`affine_db::Backend`], with the semantics the
+//! shared conformance suite checks on every backend:
+//!
+//! - Tables are `{prefix}_{name}` and are created from the core schema
+//!   (GSIs, projections, PAY_PER_REQUEST, TTL) by [`affine_db::Admin::init`].
+//! - TTL: DynamoDB deletes expired items only eventually, so every read and
+//!   every conditional write treats `ttl <= now` (the backend's clock) as
+//!   absent.
+//! - Atomic operations (task claims, counters, config versions, earliest
+//!   commit block, protected_since) are single conditional UpdateItem calls.
+//! - Batches carry at most 25 writes / 100 reads; unprocessed items are
+//!   retried with backoff and jitter, and a spent budget is an
+//!   [`affine_db::Error::Throttled`] naming the keys not written.
+//! - Every list operation pages until it has exactly `min(limit, matches)`.
+
+#![warn(missing_docs)]
+
+use std::sync::Arc;
+
+use affine_db::{Backend, Codec, Error, Item, Result, SharedClock, Store, Table};
+use aws_sdk_dynamodb::Client;
+
+mod admin;
+mod batch;
+mod client;
+mod config;
+mod convert;
+mod errors;
+mod expr;
+mod logs;
+mod miners;
+mod query;
+mod retention;
+mod retry;
+mod samples;
+mod scores;
+mod system_config;
+mod tables;
+mod tasks;
+
+pub use batch::{MAX_BATCH_GET, MAX_BATCH_WRITE};
+pub use config::{DynamoConfig, DEFAULT_PREFIX};
+
+/// The DynamoDB backend: seven tables under one prefix.
+#[derive(Debug)]
+pub struct DynamoBackend {
+    client: Client,
+    config: DynamoConfig,
+    names: [String; 7],
+    clock: SharedClock,
+    codec: Arc<Codec>,
+}
+
+impl DynamoBackend {
+    /// Builds the client (aws-config's standard chain plus the overrides of
+    /// `config`). Tables are not touched; call [`affine_db::Admin::init`]
+    /// to create them.
+    pub async fn connect(config: DynamoConfig, clock: SharedClock) -> Result<Arc<Self>> {
+        let client = client::build_client(&config).await;
+        let names = Table::ALL.map(|t| t.prefixed(&config.prefix));
+        Ok(Arc::new(DynamoBackend {
+            client,
+            config,
+            names,
+            clock,
+            codec: Arc::new(Codec::default()),
+        }))
+    }
+
+    /// The codec used for conversations (shared; dictionaries may be added at run time).
+    pub fn codec(&self) -> &Arc<Codec> {
+        &self.codec
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The configuration this backend was built with.
+    pub fn config(&self) -> &DynamoConfig {
+        &self.config
+    }
+
+    /// The full DynamoDB name of `table`.
+    pub fn table_name(&self, table: Table) -> &str {
+        let i = Table::ALL
+            .iter()
+            .position(|t| *t == table)
+            .unwrap_or_default();
+        &self.names[i]
+    }
+
+    fn now_s(&self) -> i64 {
+        self.clock.now_s()
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// One item by key with a consistent read, `None` when absent or expired.
+    async fn get_live(&self, table: Table, pk: &str, sk: &str) -> Result<Option<Item>> {
+        let name = self.table_name(table);
+        let out = self
+            .client
+            .get_item()
+            .table_name(name)
+            .set_key(Some(convert::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| errors::map_err(e, &format!("{name}: get {pk}/{sk}")))?;
+        match out.item {
+            None => Ok(None),
+            Some(map) => {
+                let item = convert::from_map(&map)?;
+                Ok(convert::is_live(&item, self.now_s()).then_some(item))
+            }
+        }
+    }
+
+    /// Puts one item as is.
+    async fn put(&self, table: Table, item: &Item) -> Result<()> {
+        let name = self.table_name(table);
+        let what = || match convert::item_key(item) {
+            Some((pk, sk)) => format!("{name}: put {pk}/{sk}"),
+            None => format!("{name}: put"),
+        };
+        self.client
+            .put_item()
+            .table_name(name)
+            .set_item(Some(convert::to_map(item)))
+            .send()
+            .await
+            .map_err(|e| errors::map_err(e, &what()))?;
+        Ok(())
+    }
+
+    fn corrupt_key(table: Table) -> Error {
+        Error::corrupt(format!("{table}: item without string pk/sk"))
+    }
+}
+
+impl Backend for DynamoBackend {
+    fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+}
+
+/// Connects and bundles the backend as a [`Store`].
+pub async fn open_store(config: DynamoConfig, clock: SharedClock) -> Result<Store> {
+    Ok(Store::new(DynamoBackend::connect(config, clock).await?))
+}

@@ -1,0 +1,131 @@
+//! [`affine_db::Item`] ↔ the SDK's `HashMap<String, AttributeValue>`, in
+//! this one place.
+
+use std::collections::HashMap;
+
+use affine_db::{Attr, Error, Item, Result};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// The SDK's item type.
+pub type AvMap = HashMap<String, AttributeValue>;
+
+/// One attribute to the SDK's value.
+pub fn to_av(attr: &Attr) -> AttributeValue {
+    match attr {
+        Attr::S(s) => AttributeValue::S(s.clone()),
+        Attr::N(n) => AttributeValue::N(n.clone()),
+        Attr::B(b) => AttributeValue::B(Blob::new(b.clone())),
+        Attr::Bool(b) => AttributeValue::Bool(*b),
+        Attr::Null => AttributeValue::Null(true),
+        Attr::M(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()),
+        Attr::L(l) => AttributeValue::L(l.iter().map(to_av).collect()),
+    }
+}
+
+/// The SDK's value to an attribute. Sets read as lists.
+pub fn from_av(av: &AttributeValue) -> Result<Attr> {
+    Ok(match av {
+        AttributeValue::S(s) => Attr::S(s.clone()),
+        AttributeValue::N(n) => Attr::N(n.clone()),
+        AttributeValue::B(b) => Attr::B(b.as_ref().to_vec()),
+        AttributeValue::Bool(b) => Attr::Bool(*b),
+        AttributeValue::Null(_) => Attr::Null,
+        AttributeValue::M(m) => Attr::M(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), from_av(v)?)))
+                .collect::<Result<_>>()?,
+        ),
+        AttributeValue::L(l) => Attr::L(l.iter().map(from_av).collect::<Result<_>>()?),
+        AttributeValue::Ss(v) => Attr::L(v.iter().cloned().map(Attr::S).collect()),
+        AttributeValue::Ns(v) => Attr::L(v.iter().cloned().map(Attr::N).collect()),
+        AttributeValue::Bs(v) => Attr::L(v.iter().map(|b| Attr::B(b.as_ref().to_vec())).collect()),
+        _ => {
+            return Err(Error::corrupt(
+                "attribute of a type this build does not know",
+            ))
+        }
+    })
+}
+
+/// An item to the SDK's map.
+pub fn to_map(item: &Item) -> AvMap {
+    item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()
+}
+
+/// The SDK's map to an item.
+pub fn from_map(map: &AvMap) -> Result<Item> {
+    map.iter()
+        .map(|(k, v)| Ok((k.clone(), from_av(v)?)))
+        .collect()
+}
+
+/// A string value.
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number value from an integer.
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The key map `{pk, sk}`.
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> AvMap {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// `(pk, sk)` of an SDK item, if both are strings.
+pub fn key_of(map: &AvMap) -> Option<(String, String)> {
+    match (map.get("pk"), map.get("sk")) {
+        (Some(AttributeValue::S(p)), Some(AttributeValue::S(s))) => Some((p.clone(), s.clone())),
+        _ => None,
+    }
+}
+
+/// `(pk, sk)` of an item, if both are strings.
+pub fn item_key(item: &Item) -> Option<(String, String)> {
+    match (item.get("pk"), item.get("sk")) {
+        (Some(Attr::S(p)), Some(Attr::S(s))) => Some((p.clone(), s.clone())),
+        _ => None,
+    }
+}
+
+/// Whether an item is live at `now_s` (items without a numeric `ttl` are).
+pub fn is_live(item: &Item, now_s: i64) -> bool {
+    match item.get("ttl") {
+        Some(Attr::N(t)) => match t.parse::<f64>() {
+            Ok(t) => affine_db::ttl::is_live(t.floor() as i64, now_s),
+            Err(_) => true,
+        },
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut item = Item::new();
+        item.insert("pk".into(), Attr::s("a"));
+        item.insert("n".into(), Attr::N("1.5".into()));
+        item.insert("b".into(), Attr::B(vec![1, 2]));
+        item.insert("z".into(), Attr::Null);
+        item.insert(
+            "m".into(),
+            Attr::M([("x".to_string(), Attr::L(vec![Attr::Bool(true)]))].into()),
+        );
+        assert_eq!(from_map(&to_map(&item)).unwrap(), item);
+    }
+
+    #[test]
+    fn ttl_at_now_is_expired() {
+        let mut item = Item::new();
+        assert!(is_live(&item, 5));
+        item.insert("ttl".into(), Attr::int(5));
+        assert!(!is_live(&item, 5));
+        assert!(is_live(&item, 4));
+    }
+}

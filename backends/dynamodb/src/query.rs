@@ -1,0 +1,150 @@
+//! Paged Query and Scan: follows `LastEvaluatedKey`, drops expired items
+//! (TTL from the backend's clock), applies a caller predicate and stops at
+//! exactly `limit` matches. DynamoDB applies `Limit` before filters and pages
+//! at 1 MB, so a request's page size never decides how many callers get.
+
+use affine_db::{Error, Item, Result};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
+
+use crate::convert::{self, AvMap};
+use crate::errors::map_err;
+
+/// A Query or a Scan to page through.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// A Query.
+    Query(QueryFluentBuilder),
+    /// A Scan.
+    Scan(ScanFluentBuilder),
+}
+
+/// Pages of one request.
+#[derive(Debug)]
+pub struct Pager {
+    request: Request,
+    what: String,
+    start: Option<AvMap>,
+    done: bool,
+}
+
+impl Pager {
+    /// Pages of `request`; `what` names it in errors.
+    pub fn new(request: Request, what: impl Into<String>) -> Self {
+        Pager {
+            request,
+            what: what.into(),
+            start: None,
+            done: false,
+        }
+    }
+
+    /// The next page of raw items, `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Item>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let (items, last) = match &self.request {
+            Request::Query(b) => {
+                let out = b
+                    .clone()
+                    .set_exclusive_start_key(self.start.take())
+                    .send()
+                    .await
+                    .map_err(|e| map_err(e, &self.what))?;
+                (out.items.unwrap_or_default(), out.last_evaluated_key)
+            }
+            Request::Scan(b) => {
+                let out = b
+                    .clone()
+                    .set_exclusive_start_key(self.start.take())
+                    .send()
+                    .await
+                    .map_err(|e| map_err(e, &self.what))?;
+                (out.items.unwrap_or_default(), out.last_evaluated_key)
+            }
+        };
+        self.done = last.as_ref().is_none_or(|k| k.is_empty());
+        self.start = last;
+        items
+            .iter()
+            .map(convert::from_map)
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+/// Every live (at `now_s`, when given) item of `request` that `keep`
+/// accepts, in the store's order, at most `limit`.
+pub async fn collect<F>(
+    request: Request,
+    what: &str,
+    now_s: Option<i64>,
+    limit: Option<usize>,
+    mut keep: F,
+) -> Result<Vec<Item>>
+where
+    F: FnMut(&Item) -> Result<bool>,
+{
+    let mut out = Vec::new();
+    if limit == Some(0) {
+        return Ok(out);
+    }
+    let mut pager = Pager::new(request, what);
+    while let Some(page) = pager.next_page().await? {
+        for item in page {
+            if now_s.is_some_and(|now| !convert::is_live(&item, now)) || !keep(&item)? {
+                continue;
+            }
+            out.push(item);
+            if limit.is_some_and(|l| out.len() >= l) {
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A projection expression over `attrs` with placeholder names `#p{i}`,
+/// and the names to add to the request.
+pub fn projection(attrs: &[&str]) -> (String, Vec<(String, String)>) {
+    let names: Vec<(String, String)> = attrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("#p{i}"), (*a).to_string()))
+        .collect();
+    let expr = names
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    (expr, names)
+}
+
+/// Applies a projection to a Query.
+pub fn project_query(mut b: QueryFluentBuilder, attrs: &[&str]) -> QueryFluentBuilder {
+    let (expr, names) = projection(attrs);
+    b = b.projection_expression(expr);
+    for (k, v) in names {
+        b = b.expression_attribute_names(k, v);
+    }
+    b
+}
+
+/// Applies a projection to a Scan.
+pub fn project_scan(mut b: ScanFluentBuilder, attrs: &[&str]) -> ScanFluentBuilder {
+    let (expr, names) = projection(attrs);
+    b = b.projection_expression(expr);
+    for (k, v) in names {
+        b = b.expression_attribute_names(k, v);
+    }
+    b
+}
+
+/// A string attribute of an item that must have one.
+pub fn str_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str> {
+    match item.get(name) {
+        Some(affine_db::Attr::S(s)) => Ok(s),
+        _ => Err(Error::corrupt(format!("item without a string {name}"))),
+    }
+}

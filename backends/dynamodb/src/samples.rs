@@ -1,0 +1,305 @@
+//! `sample_results` on DynamoDB. The `env-timestamp-index` projects every
+//! attribute but `conversation_compressed`; reads that need conversations
+//! fetch them by key (BatchGetItem), so each is stored once.
+
+use std::collections::{BTreeSet, HashMap};
+
+use affine_db::schema::{ENV_TIMESTAMP_INDEX, PK, SK};
+use affine_db::tables::samples::{env_order, miner_order};
+use affine_db::{
+    keys, Attr, Conversation, Error, Item, MinerSamplesQuery, NewSample, Result, Sample, SampleKey,
+    SampleStore, Table,
+};
+use async_trait::async_trait;
+
+use crate::batch::{self, WriteOp};
+use crate::convert;
+use crate::query::{self, Request};
+use crate::DynamoBackend;
+
+const T: Table = Table::SampleResults;
+const CONVERSATION: &str = "conversation_compressed";
+
+/// Every attribute of a sample item except the conversation.
+fn without_conversation() -> Vec<&'static str> {
+    let mut attrs = vec![PK, SK];
+    attrs.extend(
+        T.def()
+            .attrs
+            .iter()
+            .map(|a| a.name)
+            .filter(|n| *n != CONVERSATION),
+    );
+    attrs
+}
+
+impl DynamoBackend {
+    /// Fetches the conversations of `items` by key and merges them in.
+    async fn attach_conversations(&self, items: &mut [Item]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let keys = items
+            .iter()
+            .map(|i| convert::item_key(i).ok_or_else(|| DynamoBackend::corrupt_key(T)))
+            .collect::<Result<Vec<_>>>()?;
+        let fetched = batch::get(
+            &self.client,
+            self.table_name(T),
+            &keys,
+            Some(&[PK, SK, CONVERSATION]),
+        )
+        .await?;
+        let mut by_key: HashMap<(String, String), Attr> = HashMap::new();
+        for map in fetched {
+            let item = convert::from_map(&map)?;
+            if let (Some(k), Some(c)) = (convert::item_key(&item), item.get(CONVERSATION)) {
+                by_key.insert(k, c.clone());
+            }
+        }
+        for (item, key) in items.iter_mut().zip(keys) {
+            if let Some(c) = by_key.remove(&key) {
+                item.insert(CONVERSATION.into(), c);
+            }
+        }
+        Ok(())
+    }
+
+    fn to_samples(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
+        let codec = (conversation == Conversation::Include).then_some(&**self.codec());
+        items.iter().map(|i| Sample::from_item(i, codec)).collect()
+    }
+
+    /// Keys (and timestamps) of a partition's samples before `before_ms`.
+    async fn keys_before(
+        &self,
+        hotkey: &str,
+        revision: &str,
+        before_ms: i64,
+    ) -> Result<Vec<(String, String)>> {
+        keys::validate_part("miner_hotkey", hotkey)?;
+        keys::validate_part("model_revision", revision)?;
+        let name = self.table_name(T);
+        let b = self
+            .client
+            .query()
+            .table_name(name)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :env)")
+            .expression_attribute_values(
+                ":pk",
+                convert::s(keys::miner_revision_pk(hotkey, revision)),
+            )
+            .expression_attribute_values(":env", convert::s("ENV#"))
+            .consistent_read(true);
+        let b = query::project_query(b, &[PK, SK]);
+        let items = query::collect(Request::Query(b), name, None, None, |i| {
+            let key = SampleKey::from_keys(query::str_attr(i, PK)?, query::str_attr(i, SK)?)?;
+            Ok(key.timestamp < before_ms)
+        })
+        .await?;
+        items
+            .iter()
+            .map(|i| convert::item_key(i).ok_or_else(|| DynamoBackend::corrupt_key(T)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SampleStore for DynamoBackend {
+    async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
+        let sample = sample.into_sample(self.now_ms())?;
+        let item = sample.to_item(self.codec())?;
+        self.put(T, &item).await?;
+        Ok(sample)
+    }
+
+    async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
+        let now = self.now_ms();
+        let mut keys = Vec::with_capacity(samples.len());
+        let mut ops = Vec::with_capacity(samples.len());
+        for s in samples {
+            let sample = s.into_sample(now)?;
+            ops.push(WriteOp::Put(sample.to_item(self.codec())?));
+            keys.push(sample.key());
+        }
+        batch::write(&self.client, self.table_name(T), ops).await?;
+        Ok(keys)
+    }
+
+    async fn get_sample(
+        &self,
+        key: &SampleKey,
+        conversation: Conversation,
+    ) -> Result<Option<Sample>> {
+        key.validate()?;
+        match self.get_live(T, &key.pk(), &key.sk()).await? {
+            None => Ok(None),
+            Some(item) => Ok(self.to_samples(&[item], conversation)?.pop()),
+        }
+    }
+
+    async fn get_samples_by_miner(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        q: &MinerSamplesQuery,
+    ) -> Result<Vec<Sample>> {
+        keys::validate_part("miner_hotkey", miner_hotkey)?;
+        keys::validate_part("model_revision", model_revision)?;
+        if let Some(env) = &q.env {
+            keys::validate_part("env", env)?;
+        }
+        if q.limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let name = self.table_name(T);
+        let pk = keys::miner_revision_pk(miner_hotkey, model_revision);
+        let prefix = match &q.env {
+            Some(env) => keys::sample_sk_env_prefix(env),
+            None => "ENV#".to_string(),
+        };
+        let b = self
+            .client
+            .query()
+            .table_name(name)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", convert::s(pk))
+            .expression_attribute_values(":prefix", convert::s(prefix))
+            .consistent_read(true);
+        let include = q.conversation == Conversation::Include;
+        let mut items = if q.env.is_some() {
+            // One env: the sort key order is miner_order, so the limit applies while paging.
+            let b = b.scan_index_forward(!q.newest_first);
+            let b = if include {
+                b
+            } else {
+                query::project_query(b, &without_conversation())
+            };
+            query::collect(Request::Query(b), name, None, q.limit, |_| Ok(true)).await?
+        } else {
+            let b = query::project_query(b, &without_conversation());
+            let items = query::collect(Request::Query(b), name, None, None, |_| Ok(true)).await?;
+            let mut pairs = items
+                .into_iter()
+                .map(|i| Ok((Sample::from_item(&i, None)?, i)))
+                .collect::<Result<Vec<_>>>()?;
+            pairs.sort_by(|a, b| miner_order(&a.0, &b.0));
+            if q.newest_first {
+                pairs.reverse();
+            }
+            if let Some(l) = q.limit {
+                pairs.truncate(l);
+            }
+            let mut items: Vec<Item> = pairs.into_iter().map(|(_, i)| i).collect();
+            if include {
+                self.attach_conversations(&mut items).await?;
+            }
+            items
+        };
+        if q.env.is_some() && !include {
+            items.iter_mut().for_each(|i| {
+                i.remove(CONVERSATION);
+            });
+        }
+        self.to_samples(&items, q.conversation)
+    }
+
+    async fn get_samples_by_env(
+        &self,
+        env: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: Option<usize>,
+        conversation: Conversation,
+    ) -> Result<Vec<Sample>> {
+        keys::validate_part("env", env)?;
+        if start_ms > end_ms || limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let name = self.table_name(T);
+        let b = self
+            .client
+            .query()
+            .table_name(name)
+            .index_name(ENV_TIMESTAMP_INDEX)
+            .key_condition_expression("#env = :env AND #ts BETWEEN :start AND :end")
+            .expression_attribute_names("#env", "env")
+            .expression_attribute_names("#ts", "timestamp")
+            .expression_attribute_values(":env", convert::s(env))
+            .expression_attribute_values(":start", convert::n(start_ms))
+            .expression_attribute_values(":end", convert::n(end_ms));
+        // The index orders by timestamp only: read past the limit until the
+        // timestamp changes, so ties are broken by env_order, not by the index.
+        let mut pager = query::Pager::new(Request::Query(b), name);
+        let mut pairs: Vec<(Sample, Item)> = Vec::new();
+        'pages: while let Some(page) = pager.next_page().await? {
+            for item in page {
+                let sample = Sample::from_item(&item, None)?;
+                if let Some(l) = limit {
+                    if pairs.len() >= l && pairs[l - 1].0.timestamp < sample.timestamp {
+                        break 'pages;
+                    }
+                }
+                pairs.push((sample, item));
+            }
+        }
+        pairs.sort_by(|a, b| env_order(&a.0, &b.0));
+        if let Some(l) = limit {
+            pairs.truncate(l);
+        }
+        let mut items: Vec<Item> = pairs.into_iter().map(|(_, i)| i).collect();
+        if conversation == Conversation::Include {
+            self.attach_conversations(&mut items).await?;
+        }
+        self.to_samples(&items, conversation)
+    }
+
+    async fn delete_samples_before(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        before_ms: i64,
+    ) -> Result<usize> {
+        let keys = self
+            .keys_before(miner_hotkey, model_revision, before_ms)
+            .await?;
+        let n = keys.len();
+        let ops = keys
+            .into_iter()
+            .map(|(pk, sk)| WriteOp::Delete(pk, sk))
+            .collect();
+        batch::write(&self.client, self.table_name(T), ops).await?;
+        Ok(n)
+    }
+
+    async fn count_samples_before(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        before_ms: i64,
+    ) -> Result<usize> {
+        Ok(self
+            .keys_before(miner_hotkey, model_revision, before_ms)
+            .await?
+            .len())
+    }
+
+    async fn list_sample_owners(&self) -> Result<Vec<(String, String)>> {
+        let name = self.table_name(T);
+        let b = query::project_scan(
+            self.client.scan().table_name(name).consistent_read(true),
+            &[PK],
+        );
+        let mut owners = BTreeSet::new();
+        let mut pager = query::Pager::new(Request::Scan(b), name);
+        while let Some(page) = pager.next_page().await? {
+            for item in page {
+                let pk = query::str_attr(&item, PK)?;
+                owners.insert(keys::parse_miner_revision_pk(pk).map_err(|_| {
+                    Error::corrupt(format!("{name}: malformed partition key {pk:?}"))
+                })?);
+            }
+        }
+        Ok(owners.into_iter().collect())
+    }
+}
