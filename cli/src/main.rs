@@ -1,1 +1,103 @@
-fn main() {}
+//! `affine-db`: the command-line tool of affine-db (DESIGN §6).
+//!
+//! Selects a store with `--db URL` (or `AFFINE_DB`), runs one command and
+//! exits. Exit codes: 0 on success, 1 on a failure (a store error, a failed
+//! `test` check, an aborted `reset`), 2 on invalid input (a bad argument,
+//! URL or value; also clap's own usage errors). Errors print exactly one
+//! line, `error: <what>`, on stderr.
+
+mod commands;
+mod open;
+mod output;
+
+use std::process::ExitCode;
+
+use affine_db::Error;
+use clap::Parser;
+
+use crate::commands::{Command, Context};
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(
+    name = "affine-db",
+    version,
+    about = "Manage and inspect an affine-db store (SQLite or DynamoDB)"
+)]
+struct Cli {
+    /// The store: `sqlite://PATH`, `sqlite::memory:` or
+    /// `dynamodb://?prefix=P&region=R&endpoint=URL`.
+    #[arg(
+        long,
+        env = "AFFINE_DB",
+        default_value = "sqlite://affine.db",
+        hide_env_values = true,
+        global = true
+    )]
+    db: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = Context::new(cli.db);
+    match runtime.block_on(cli.command.run(&ctx)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", describe_error(&err));
+            exit_code(&err)
+        }
+    }
+}
+
+/// Logs to stderr, level from `RUST_LOG` (default `warn`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The one error line: the error, plus what to do where that helps.
+fn describe_error(err: &Error) -> String {
+    let hint = match err {
+        Error::Unavailable(_) => {
+            Some("check that the store in --db / AFFINE_DB is reachable, then retry")
+        }
+        Error::Throttled(_) => Some("retry later or raise the table's capacity"),
+        Error::Conflict(_) => Some("the item changed concurrently; re-read it and retry"),
+        Error::Corrupt(_) => {
+            Some("the stored data cannot be decoded; export what reads and inspect the item")
+        }
+        _ => None,
+    };
+    let line = match hint {
+        Some(h) => format!("{err} ({h})"),
+        None => err.to_string(),
+    };
+    // One line, whatever the message carries.
+    line.replace(['\n', '\r'], " ")
+}
+
+/// 2 for invalid input, 1 for everything else.
+fn exit_code(err: &Error) -> ExitCode {
+    match err {
+        Error::InvalidInput { .. } => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}

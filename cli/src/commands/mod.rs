@@ -1,0 +1,103 @@
+//! The subcommands, one file per command group.
+//!
+//! Adding a command takes three steps: a file here with a clap `Args`
+//! struct and `pub async fn run(args, ctx: &Context) -> CmdResult`, one
+//! variant in [`Command`], and one arm in [`Command::run`]. A command opens
+//! the store itself through [`Context::store`] (so commands that need two
+//! stores, or none, fit the same shape).
+
+use std::process::ExitCode;
+
+use affine_db::{Result, Store};
+use clap::Subcommand;
+
+mod cleanup;
+mod config;
+mod init;
+mod list;
+mod purge;
+mod read;
+mod reset;
+mod selftest;
+mod stats;
+
+/// What a command returns: the exit code on success (a command that
+/// reported its own failure, like a failed `test` check, returns 1), or the
+/// error `main` prints as one line.
+pub type CmdResult = Result<ExitCode>;
+
+/// What every command gets: the `--db` URL and a way to open it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    db_url: String,
+}
+
+impl Context {
+    /// A context for the store at `db_url`.
+    pub fn new(db_url: String) -> Self {
+        Context { db_url }
+    }
+
+    /// Opens the `--db` store.
+    pub async fn store(&self) -> Result<Store> {
+        crate::open::open_store(&self.db_url).await
+    }
+}
+
+/// The subcommands of `affine-db`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the seven tables (idempotent)
+    Init(init::Args),
+    /// List this namespace's tables, one per line
+    List(list::Args),
+    /// Exercise every table with throwaway data, print a line per check, leave nothing behind
+    Test(selftest::Args),
+    /// Delete and recreate this namespace's tables (asks for `yes`)
+    Reset(reset::Args),
+    /// Apply the retention rules: delete samples older than each miner's retention
+    Cleanup(cleanup::Args),
+    /// Delete items whose TTL has passed
+    PurgeExpired(purge::Args),
+    /// Live item count per table
+    Stats(stats::Args),
+    /// Read and change dynamic parameters (system_config)
+    Config(config::Args),
+    /// Samples of one miner and revision, as a JSON array
+    Samples(read::SamplesArgs),
+    /// Tasks of one miner and revision, as a JSON array
+    Tasks(read::TasksArgs),
+    /// Pending tasks across miners (highest priority, then oldest first), as a JSON array
+    PendingTasks(read::PendingTasksArgs),
+    /// Recent execution logs of one miner (newest first), as a JSON array
+    Logs(read::LogsArgs),
+    /// Score rows: `scores latest` or `scores block N`, as a JSON array
+    Scores(read::ScoresArgs),
+    /// Every miner's metadata, as a JSON array
+    Miners(read::MinersArgs),
+    /// Every retention policy, as a JSON array
+    Policies(read::PoliciesArgs),
+}
+
+impl Command {
+    /// Runs the command.
+    pub async fn run(self, ctx: &Context) -> CmdResult {
+        match self {
+            Command::Init(a) => init::run(a, ctx).await,
+            Command::List(a) => list::run(a, ctx).await,
+            Command::Test(a) => selftest::run(a, ctx).await,
+            Command::Reset(a) => reset::run(a, ctx).await,
+            Command::Cleanup(a) => cleanup::run(a, ctx).await,
+            Command::PurgeExpired(a) => purge::run(a, ctx).await,
+            Command::Stats(a) => stats::run(a, ctx).await,
+            Command::Config(a) => config::run(a, ctx).await,
+            Command::Samples(a) => read::samples(a, ctx).await,
+            Command::Tasks(a) => read::tasks(a, ctx).await,
+            Command::PendingTasks(a) => read::pending_tasks(a, ctx).await,
+            Command::Logs(a) => read::logs(a, ctx).await,
+            Command::Scores(a) => read::scores(a, ctx).await,
+            Command::Miners(a) => read::miners(a, ctx).await,
+            Command::Policies(a) => read::policies(a, ctx).await,
+        }
+    }
+}
