@@ -18,8 +18,30 @@ use crate::clock::ManualClock;
 use crate::store::Store;
 
 mod basics;
+mod concurrency;
+mod config;
+mod logs;
+mod miners;
+mod paging;
+mod retention;
+mod rules;
+mod samples;
+mod scores;
+mod tasks;
+mod ttl;
 
 pub use basics::*;
+pub use concurrency::*;
+pub use config::*;
+pub use logs::*;
+pub use miners::*;
+pub use paging::*;
+pub use retention::*;
+pub use rules::*;
+pub use samples::*;
+pub use scores::*;
+pub use tasks::*;
+pub use ttl::*;
 
 /// Where every harness clock starts: 2025-01-01T00:00:00Z, in ms.
 pub const T0_MS: i64 = 1_735_689_600_000;
@@ -46,7 +68,97 @@ impl Harness {
 macro_rules! conformance_suite {
     ($make:path) => {
         $crate::conformance_suite!(@tests $make;
+            bad_key_parts_rejected_in_every_table,
+            check_pause_expired_at_the_boundary,
+            cleanup_deletes_exactly_the_expired_samples,
+            cleanup_dry_run_deletes_nothing,
+            cleanup_records_last_cleanup_at,
+            complete_task_deletes_once,
+            concurrent_claims_start_each_task_once,
+            concurrent_set_param_never_repeats_a_version,
+            concurrent_snapshots_leave_one_whole_block,
+            concurrent_statistics_lose_no_update,
+            consecutive_errors_needs_the_newest_threshold_all_failed,
+            count_samples_before_deletes_nothing,
+            create_and_get_task,
+            delete_miner_tasks_counts_and_isolates,
+            delete_param_reports_existence,
+            delete_samples_before_covers_every_env,
+            empty_snapshot_empties_the_block,
+            error_summary_in_window,
+            execution_stats_window_counts_and_mean,
+            expired_newer_block_is_skipped_by_latest,
+            expired_tasks_do_not_shadow_live_ones,
+            fail_task_records_the_failure,
+            get_all_miners_by_hotkey,
+            get_missing_sample_is_none,
+            get_param_value_uses_the_default,
+            get_sample_can_skip_the_conversation,
+            invalid_params_rejected,
+            invalid_policies_rejected,
             key_parts_are_validated_before_writing,
+            key_parts_at_the_limit_are_accepted,
+            large_compressible_conversation_is_accepted,
+            latest_scores_is_the_highest_block,
+            list_all_configs_sorted_by_name,
+            list_sample_owners_sorted_and_distinct,
+            log_bad_hotkey_rejected,
+            log_execution_stamps_and_reads_back,
+            log_status_filter_pages_past_non_matching_items,
+            log_ttl_boundary_hides_from_every_operation,
+            logs_in_the_same_second_are_distinct,
+            miner_bad_hotkey_rejected,
+            miner_score_history_counts_recent_blocks,
+            no_policy_means_unprotected,
+            oversize_sample_is_too_large_and_not_written,
+            param_values_round_trip_every_type,
+            pause_with_duration_and_unpause,
+            pause_without_duration_never_expires,
+            pending_tasks_by_priority_then_oldest,
+            pending_tasks_exact_limit_across_miners,
+            policies_listed_by_hotkey,
+            protection_change_takes_effect_at_the_next_cleanup,
+            purge_expired_removes_only_expired_items,
+            recent_logs_newest_first_status_before_limit,
+            requeue_stale_tasks_at_the_timeout_boundary,
+            sample_non_finite_score_and_bad_timestamp_rejected,
+            sample_queries_page_past_one_megabyte,
+            samples_by_env_inclusive_range_and_order,
+            samples_by_miner_are_ordered_across_envs,
+            samples_by_miner_env_filter_before_limit,
+            save_and_get_sample_round_trips,
+            save_metadata_creates_a_fresh_record,
+            save_metadata_keeps_statistics_pause_and_first_commit,
+            save_sample_fills_id_and_timestamp,
+            save_sample_replaces_the_same_key,
+            save_samples_empty_batch_is_a_no_op,
+            save_samples_returns_keys_in_input_order,
+            save_samples_with_one_invalid_writes_nothing,
+            save_score_round_trips_and_replaces,
+            save_snapshot_replaces_the_block_exactly,
+            score_invalid_numbers_rejected,
+            score_ttl_boundary_hides_from_every_operation,
+            scores_at_block_sorted_by_hotkey,
+            set_param_increments_versions,
+            set_policy_tracks_protected_since,
+            set_protected_and_unprotected_keep_retention_days,
+            snapshot_being_written_is_invisible,
+            snapshot_with_bad_rows_changes_nothing,
+            start_failed_task_conflicts,
+            start_task_checked_starts_or_removes_stale,
+            start_task_claims_once,
+            stats_count_items_per_table,
+            stored_keys_follow_the_key_scheme,
+            task_operations_validate_key_parts,
+            task_status_filter_pages_past_non_matching_items,
+            task_ttl_boundary_hides_from_every_operation,
+            task_ttl_days_are_honoured_and_validated,
+            tasks_by_miner_status_filter_before_limit,
+            top_three_of_a_block_become_protected,
+            top_three_with_invalid_rows_writes_nothing,
+            update_cleanup_timestamp_records_now,
+            update_statistics_counts_and_resets,
+            validated_claim_checks_the_current_model,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

@@ -1,0 +1,608 @@
+//! `sample_results`: save, get, queries, deletes, validation and size.
+
+use serde_json::json;
+
+use super::basics::{assert_store_empty, incompressible_conversation, sample, sample_with_id};
+use super::Harness;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::tables::samples::{
+    env_order, miner_order, Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey,
+};
+
+fn ids(samples: &[Sample]) -> Vec<String> {
+    samples.iter().map(|s| s.sample_id.clone()).collect()
+}
+
+fn query(env: Option<&str>, limit: Option<usize>, newest_first: bool) -> MinerSamplesQuery {
+    MinerSamplesQuery {
+        env: env.map(str::to_string),
+        limit,
+        newest_first,
+        conversation: Conversation::Include,
+    }
+}
+
+/// A saved sample reads back field for field, conversation included, and
+/// equals what `save_sample` returned.
+pub async fn save_and_get_sample_round_trips(h: Harness) {
+    let new = NewSample {
+        sample_id: Some("s-1".into()),
+        timestamp: Some(1_700_000_000_123),
+        miner_hotkey: "5Hk".into(),
+        model_revision: "abc123".into(),
+        model_hash: "mh".into(),
+        uid: 17,
+        env: "SAT".into(),
+        subset: "train".into(),
+        dataset_index: 99,
+        task_id: "t-9".into(),
+        score: 0.1 + 0.2,
+        success: false,
+        latency_ms: 1234,
+        conversation: json!([
+            {"role": "user", "content": "solve x", "n": 1, "f": 0.5},
+            {"role": "assistant", "content": "ünïcode ✓", "tools": [null, true]}
+        ]),
+        validator_hotkey: "val".into(),
+        block_number: 4_000_000,
+        signature: "0xsig".into(),
+    };
+    let saved = h.store.samples.save_sample(new.clone()).await.unwrap();
+    assert_eq!(saved.sample_id, "s-1");
+    assert_eq!(saved.timestamp, 1_700_000_000_123);
+    assert_eq!(saved.conversation.as_ref(), Some(&new.conversation));
+    let got = h
+        .store
+        .samples
+        .get_sample(&saved.key(), Conversation::Include)
+        .await
+        .unwrap()
+        .expect("saved sample");
+    assert_eq!(got, saved);
+    assert_eq!(got.score.to_bits(), (0.1f64 + 0.2).to_bits());
+    assert_eq!(got.uid, 17);
+    assert_eq!(got.dataset_index, 99);
+    assert!(!got.success);
+    assert_eq!(got.block_number, 4_000_000);
+}
+
+/// Without an id and timestamp, a sample gets a fresh UUID and the clock's
+/// now in milliseconds.
+pub async fn save_sample_fills_id_and_timestamp(h: Harness) {
+    h.clock.advance_ms(7);
+    let mut new = sample("hk", "rev", "sat", 0);
+    new.timestamp = None;
+    let a = h.store.samples.save_sample(new.clone()).await.unwrap();
+    let b = h.store.samples.save_sample(new).await.unwrap();
+    assert_eq!(a.timestamp, h.clock.now_ms());
+    assert!(
+        uuid::Uuid::parse_str(&a.sample_id).is_ok(),
+        "{}",
+        a.sample_id
+    );
+    assert_ne!(a.sample_id, b.sample_id);
+    let all = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+/// `Conversation::Skip` returns every field but the conversation.
+pub async fn get_sample_can_skip_the_conversation(h: Harness) {
+    let saved = h
+        .store
+        .samples
+        .save_sample(sample_with_id("hk", "rev", "sat", 10, "id"))
+        .await
+        .unwrap();
+    let got = h
+        .store
+        .samples
+        .get_sample(&saved.key(), Conversation::Skip)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.conversation, None);
+    assert_eq!(
+        Sample {
+            conversation: saved.conversation.clone(),
+            ..got
+        },
+        saved
+    );
+}
+
+/// A missing key reads as `None`; so does a key differing in one part.
+pub async fn get_missing_sample_is_none(h: Harness) {
+    let saved = h
+        .store
+        .samples
+        .save_sample(sample_with_id("hk", "rev", "sat", 10, "id"))
+        .await
+        .unwrap();
+    let key = saved.key();
+    for other in [
+        SampleKey {
+            timestamp: 11,
+            ..key.clone()
+        },
+        SampleKey {
+            env: "abd".into(),
+            ..key.clone()
+        },
+        SampleKey {
+            sample_id: "id2".into(),
+            ..key.clone()
+        },
+        SampleKey {
+            model_revision: "rev2".into(),
+            ..key.clone()
+        },
+    ] {
+        let got = h
+            .store
+            .samples
+            .get_sample(&other, Conversation::Include)
+            .await
+            .unwrap();
+        assert!(got.is_none(), "{other:?}");
+    }
+}
+
+/// Saving a sample with the key of a stored one replaces it.
+pub async fn save_sample_replaces_the_same_key(h: Harness) {
+    let first = h
+        .store
+        .samples
+        .save_sample(sample_with_id("hk", "rev", "sat", 10, "id"))
+        .await
+        .unwrap();
+    let mut second = sample_with_id("hk", "rev", "sat", 10, "id");
+    second.score = 0.9;
+    second.conversation = json!(["replaced"]);
+    h.store.samples.save_sample(second).await.unwrap();
+    let got = h
+        .store
+        .samples
+        .get_sample(&first.key(), Conversation::Include)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.score, 0.9);
+    assert_eq!(got.conversation, Some(json!(["replaced"])));
+    let all = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+}
+
+/// `save_samples` writes more than one batch (60 samples), returns the
+/// keys in input order, and every one reads back.
+pub async fn save_samples_returns_keys_in_input_order(h: Harness) {
+    let batch: Vec<NewSample> = (0..60)
+        .map(|i| {
+            let env = ["sat", "abd", "ded"][i % 3];
+            sample_with_id("hk", "rev", env, 1000 - i as i64, &format!("id{i:03}"))
+        })
+        .collect();
+    let keys = h.store.samples.save_samples(batch.clone()).await.unwrap();
+    assert_eq!(keys.len(), 60);
+    for (k, new) in keys.iter().zip(&batch) {
+        assert_eq!(Some(&k.sample_id), new.sample_id.as_ref());
+        assert_eq!(k.env, new.env);
+        assert_eq!(Some(k.timestamp), new.timestamp);
+    }
+    for k in [&keys[0], &keys[29], &keys[59]] {
+        let got = h
+            .store
+            .samples
+            .get_sample(k, Conversation::Include)
+            .await
+            .unwrap();
+        assert_eq!(got.map(|s| s.key()).as_ref(), Some(k));
+    }
+    let all = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 60);
+}
+
+/// An empty batch is fine and writes nothing.
+pub async fn save_samples_empty_batch_is_a_no_op(h: Harness) {
+    let keys = h.store.samples.save_samples(Vec::new()).await.unwrap();
+    assert!(keys.is_empty());
+    assert_store_empty(&h).await;
+}
+
+/// One invalid sample among valid ones writes nothing at all.
+pub async fn save_samples_with_one_invalid_writes_nothing(h: Harness) {
+    let mut batch: Vec<NewSample> = (0..40).map(|i| sample("hk", "rev", "sat", i)).collect();
+    batch[33].score = f64::NAN;
+    let err = h.store.samples.save_samples(batch).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert_store_empty(&h).await;
+}
+
+/// Non-finite scores (NaN, ±inf) and out-of-range timestamps are input errors.
+pub async fn sample_non_finite_score_and_bad_timestamp_rejected(h: Harness) {
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut s = sample("hk", "rev", "sat", 1);
+        s.score = bad;
+        let err = h.store.samples.save_sample(s).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{bad}: {err:?}");
+    }
+    for bad in [-1, crate::keys::MAX_KEY_TIMESTAMP + 1] {
+        let err = h
+            .store
+            .samples
+            .save_sample(sample("hk", "rev", "sat", bad))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{bad}: {err:?}");
+    }
+    assert_store_empty(&h).await;
+}
+
+/// A sample whose compressed item exceeds 400 KB is `TooLarge` and nothing
+/// is written; inside a batch it stops the whole batch.
+pub async fn oversize_sample_is_too_large_and_not_written(h: Harness) {
+    let mut big = sample("hk", "rev", "sat", 5);
+    big.conversation = incompressible_conversation(1_000_000);
+    let err = h.store.samples.save_sample(big.clone()).await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+    let batch = vec![
+        sample("hk", "rev", "sat", 1),
+        big,
+        sample("hk", "rev", "sat", 9),
+    ];
+    let err = h.store.samples.save_samples(batch).await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+    assert_store_empty(&h).await;
+}
+
+/// A large conversation that compresses under the limit is stored and
+/// reads back exactly.
+pub async fn large_compressible_conversation_is_accepted(h: Harness) {
+    let mut s = sample("hk", "rev", "sat", 5);
+    let text = "the same sentence again and again. ".repeat(20_000);
+    s.conversation = json!([{"role": "assistant", "content": text}]);
+    let saved = h.store.samples.save_sample(s.clone()).await.unwrap();
+    let got = h
+        .store
+        .samples
+        .get_sample(&saved.key(), Conversation::Include)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.conversation, Some(s.conversation));
+}
+
+fn miner_fixture() -> Vec<NewSample> {
+    // Interleaved envs and timestamps, two samples sharing a timestamp.
+    vec![
+        sample_with_id("hk", "rev", "sat", 500, "a"),
+        sample_with_id("hk", "rev", "abd", 100, "b"),
+        sample_with_id("hk", "rev", "sat", 300, "c"),
+        sample_with_id("hk", "rev", "ded", 300, "d"),
+        sample_with_id("hk", "rev", "abd", 400, "e"),
+        sample_with_id("hk", "rev", "sat", 200, "f"),
+        sample_with_id("hk", "rev", "abd", 600, "g"),
+        // Other revision and other miner: never returned.
+        sample_with_id("hk", "rev2", "sat", 350, "x"),
+        sample_with_id("hk2", "rev", "sat", 350, "y"),
+    ]
+}
+
+/// `get_samples_by_miner` orders by `miner_order` across envs (oldest
+/// first, or newest first when asked) and only returns that miner and revision.
+pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
+    h.store.samples.save_samples(miner_fixture()).await.unwrap();
+    let oldest = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    assert_eq!(ids(&oldest), ["b", "f", "d", "c", "e", "a", "g"]);
+    let mut sorted = oldest.clone();
+    sorted.sort_by(miner_order);
+    assert_eq!(sorted, oldest);
+    let newest = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, true))
+        .await
+        .unwrap();
+    assert_eq!(ids(&newest), ["g", "a", "e", "c", "d", "f", "b"]);
+    assert!(newest.iter().all(|s| s.conversation.is_some()));
+    let none = h
+        .store
+        .samples
+        .get_samples_by_miner("nobody", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+/// The env filter applies before the limit, in both directions; the limit
+/// alone takes the first in order; `Skip` leaves conversations out.
+pub async fn samples_by_miner_env_filter_before_limit(h: Harness) {
+    h.store.samples.save_samples(miner_fixture()).await.unwrap();
+    let sat_newest = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(Some("sat"), Some(2), true))
+        .await
+        .unwrap();
+    assert_eq!(ids(&sat_newest), ["a", "c"]);
+    let abd_oldest = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(Some("abd"), Some(2), false))
+        .await
+        .unwrap();
+    assert_eq!(ids(&abd_oldest), ["b", "e"]);
+    let newest3 = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, Some(3), true))
+        .await
+        .unwrap();
+    assert_eq!(ids(&newest3), ["g", "a", "e"]);
+    let skip = h
+        .store
+        .samples
+        .get_samples_by_miner(
+            "hk",
+            "rev",
+            &MinerSamplesQuery {
+                env: Some("ded".into()),
+                limit: Some(10),
+                newest_first: false,
+                conversation: Conversation::Skip,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&skip), ["d"]);
+    assert_eq!(skip[0].conversation, None);
+    let zero = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, Some(0), false))
+        .await
+        .unwrap();
+    assert!(zero.is_empty());
+    let missing_env = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(Some("zzz"), None, false))
+        .await
+        .unwrap();
+    assert!(missing_env.is_empty());
+}
+
+/// `get_samples_by_env`: inclusive range across miners and revisions,
+/// ordered by `env_order`, limit after the range, other envs excluded.
+pub async fn samples_by_env_inclusive_range_and_order(h: Harness) {
+    let batch = vec![
+        sample_with_id("m2", "r1", "sat", 100, "a"),
+        sample_with_id("m1", "r2", "sat", 200, "b"),
+        sample_with_id("m1", "r1", "sat", 200, "c"),
+        sample_with_id("m0", "r1", "sat", 200, "d"),
+        sample_with_id("m1", "r1", "sat", 300, "e"),
+        sample_with_id("m1", "r1", "sat", 301, "f"),
+        sample_with_id("m1", "r1", "sat", 99, "g"),
+        sample_with_id("m1", "r1", "abd", 200, "h"),
+        sample_with_id("m1", "r1", "sata", 200, "i"),
+    ];
+    h.store.samples.save_samples(batch).await.unwrap();
+    let got = h
+        .store
+        .samples
+        .get_samples_by_env("sat", 100, 300, None, Conversation::Include)
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), ["a", "d", "c", "b", "e"]);
+    let mut sorted = got.clone();
+    sorted.sort_by(env_order);
+    assert_eq!(sorted, got);
+    assert!(got.iter().all(|s| s.conversation.is_some()));
+    let limited = h
+        .store
+        .samples
+        .get_samples_by_env("sat", 100, 300, Some(3), Conversation::Skip)
+        .await
+        .unwrap();
+    assert_eq!(ids(&limited), ["a", "d", "c"]);
+    assert!(limited.iter().all(|s| s.conversation.is_none()));
+    assert_eq!(limited[0].miner_hotkey, "m2");
+    assert_eq!(limited[0].score, 0.5);
+    let point = h
+        .store
+        .samples
+        .get_samples_by_env("sat", 301, 301, None, Conversation::Skip)
+        .await
+        .unwrap();
+    assert_eq!(ids(&point), ["f"]);
+    let empty = h
+        .store
+        .samples
+        .get_samples_by_env("sat", 302, 1000, None, Conversation::Skip)
+        .await
+        .unwrap();
+    assert!(empty.is_empty());
+    let reversed = h
+        .store
+        .samples
+        .get_samples_by_env("sat", 300, 100, None, Conversation::Skip)
+        .await
+        .unwrap();
+    assert!(reversed.is_empty(), "start after end matches nothing");
+}
+
+/// `delete_samples_before` deletes the older samples in EVERY env of the
+/// miner and revision (the original stopped at the first env), keeps the
+/// sample at exactly `before_ms`, and touches no other revision or miner.
+pub async fn delete_samples_before_covers_every_env(h: Harness) {
+    let mut batch = Vec::new();
+    for env in ["abd", "ded", "sat", "zzz"] {
+        for ts in [10, 20, 50, 80] {
+            batch.push(sample_with_id("hk", "rev", env, ts, &format!("{env}{ts}")));
+        }
+    }
+    batch.push(sample_with_id("hk", "rev2", "sat", 10, "other-rev"));
+    batch.push(sample_with_id("hk2", "rev", "sat", 10, "other-miner"));
+    h.store.samples.save_samples(batch).await.unwrap();
+    assert_eq!(
+        h.store
+            .samples
+            .count_samples_before("hk", "rev", 50)
+            .await
+            .unwrap(),
+        8
+    );
+    assert_eq!(
+        h.store
+            .samples
+            .delete_samples_before("hk", "rev", 50)
+            .await
+            .unwrap(),
+        8
+    );
+    let left = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 8);
+    assert!(left.iter().all(|s| s.timestamp >= 50));
+    for env in ["abd", "ded", "sat", "zzz"] {
+        assert_eq!(left.iter().filter(|s| s.env == env).count(), 2, "{env}");
+    }
+    assert_eq!(
+        h.store
+            .samples
+            .delete_samples_before("hk", "rev", 50)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        h.store
+            .samples
+            .count_samples_before("hk", "rev", 50)
+            .await
+            .unwrap(),
+        0
+    );
+    for (hk, rev) in [("hk", "rev2"), ("hk2", "rev")] {
+        let kept = h
+            .store
+            .samples
+            .get_samples_by_miner(hk, rev, &query(None, None, false))
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 1, "{hk}/{rev}");
+    }
+}
+
+/// `count_samples_before` counts strictly older samples in every env and
+/// deletes nothing.
+pub async fn count_samples_before_deletes_nothing(h: Harness) {
+    let batch: Vec<NewSample> = (0..30)
+        .map(|i| sample("hk", "rev", ["a", "b", "c"][i % 3], i as i64 * 10))
+        .collect();
+    h.store.samples.save_samples(batch).await.unwrap();
+    assert_eq!(
+        h.store
+            .samples
+            .count_samples_before("hk", "rev", 0)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        h.store
+            .samples
+            .count_samples_before("hk", "rev", 150)
+            .await
+            .unwrap(),
+        15
+    );
+    assert_eq!(
+        h.store
+            .samples
+            .count_samples_before("hk", "rev", 151)
+            .await
+            .unwrap(),
+        16
+    );
+    assert_eq!(
+        h.store
+            .samples
+            .count_samples_before("hk", "rev", 10_000)
+            .await
+            .unwrap(),
+        30
+    );
+    assert_eq!(
+        h.store
+            .samples
+            .count_samples_before("hk", "nope", 10_000)
+            .await
+            .unwrap(),
+        0
+    );
+    let all = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 30);
+}
+
+/// `list_sample_owners` lists each (miner, revision) with samples once,
+/// sorted, and forgets owners whose samples are all deleted.
+pub async fn list_sample_owners_sorted_and_distinct(h: Harness) {
+    assert!(h
+        .store
+        .samples
+        .list_sample_owners()
+        .await
+        .unwrap()
+        .is_empty());
+    let batch = vec![
+        sample("m2", "r1", "sat", 1),
+        sample("m1", "r2", "sat", 2),
+        sample("m1", "r1", "sat", 3),
+        sample("m1", "r1", "abd", 4),
+        sample("m2", "r1", "abd", 5),
+    ];
+    h.store.samples.save_samples(batch).await.unwrap();
+    let owners = h.store.samples.list_sample_owners().await.unwrap();
+    let expected: Vec<(String, String)> = [("m1", "r1"), ("m1", "r2"), ("m2", "r1")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(owners, expected);
+    h.store
+        .samples
+        .delete_samples_before("m1", "r2", 100)
+        .await
+        .unwrap();
+    let owners = h.store.samples.list_sample_owners().await.unwrap();
+    assert_eq!(owners, vec![expected[0].clone(), expected[2].clone()]);
+}
