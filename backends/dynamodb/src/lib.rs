@@ -53,7 +53,11 @@ pub struct DynamoBackend {
     names: [String; 7],
     clock: SharedClock,
     codec: Arc<Codec>,
+    locks: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// Stripes of the in-process item locks.
+const LOCK_STRIPES: usize = 64;
 
 impl DynamoBackend {
     /// Builds the client (aws-config's standard chain plus the overrides of
@@ -68,6 +72,9 @@ impl DynamoBackend {
             names,
             clock,
             codec: Arc::new(Codec::default()),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }))
     }
 
@@ -93,6 +100,22 @@ impl DynamoBackend {
             .position(|t| *t == table)
             .unwrap_or_default();
         &self.names[i]
+    }
+
+    /// Serialises this process's read-modify-write operations on one item.
+    ///
+    /// On DynamoDB each such operation is a single conditional UpdateItem,
+    /// which the server applies atomically, so this lock is not what makes
+    /// them atomic across processes. It makes one process's concurrent
+    /// updates of an item queue up client-side, which also holds on
+    /// emulators that do not serialise writes to an item (moto applies
+    /// concurrent UpdateItem calls without a lock and can lose an `ADD`).
+    async fn lock_item(&self, table: Table, pk: &str, sk: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (table, pk, sk).hash(&mut h);
+        let i = usize::try_from(h.finish() % LOCK_STRIPES as u64).unwrap_or_default();
+        self.locks[i].lock().await
     }
 
     fn now_s(&self) -> i64 {

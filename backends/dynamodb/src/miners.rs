@@ -31,6 +31,9 @@ impl DynamoBackend {
     /// Runs `u` on the miner's item; `Ok(None)` when its condition failed.
     async fn update_miner(&self, hotkey: &str, u: Update) -> Result<Option<MinerMetadata>> {
         let name = self.table_name(T);
+        let _guard = self
+            .lock_item(T, &keys::miner_pk(hotkey), keys::METADATA_SK)
+            .await;
         let b = self
             .client
             .update_item()

@@ -51,6 +51,8 @@ impl DynamoBackend {
         days: Option<i64>,
     ) -> Result<RetentionPolicy> {
         keys::validate_part("miner_hotkey", hotkey)?;
+        let pk = keys::retention_pk(hotkey);
+        let _guard = self.lock_item(T, &pk, keys::METADATA_SK).await;
         let now = self.now_s();
         let mut base = Update::new();
         base.set("miner_hotkey", convert::s(hotkey))
@@ -127,6 +129,8 @@ impl RetentionStore for DynamoBackend {
 
     async fn update_cleanup_timestamp(&self, miner_hotkey: &str) -> Result<RetentionPolicy> {
         keys::validate_part("miner_hotkey", miner_hotkey)?;
+        let pk = keys::retention_pk(miner_hotkey);
+        let _guard = self.lock_item(T, &pk, keys::METADATA_SK).await;
         let mut u = Update::new();
         u.set("miner_hotkey", convert::s(miner_hotkey))
             .set("last_cleanup_at", convert::n(self.now_s()))

@@ -110,6 +110,8 @@ impl ScoreStore for DynamoBackend {
         let count = scores.len();
         let name = self.table_name(T);
         let pk = keys::score_pk(block_number);
+        // One snapshot of a block at a time in this process (see lock_item).
+        let _guard = self.lock_item(T, &pk, keys::SNAPSHOT_SK).await;
         self.put(
             T,
             &snapshot_header(

@@ -27,6 +27,7 @@ impl ConfigStore for DynamoBackend {
         validate_param(param_name, &value)?;
         let name = self.table_name(T);
         let sk = keys::config_sk(param_name);
+        let _guard = self.lock_item(T, keys::CONFIG_PK, &sk).await;
         let mut u = Update::new();
         u.set("param_name", convert::s(param_name))
             .set("param_value", convert::to_av(&value.to_attr()))

@@ -180,6 +180,7 @@ impl TaskStore for DynamoBackend {
         task_id: &str,
     ) -> Result<Task> {
         let (pk, sk) = task_keys(miner_hotkey, model_revision, task_id)?;
+        let _guard = self.lock_item(T, &pk, &sk).await;
         match self.claim(&pk, &sk, None).await? {
             Ok(task) => Ok(task),
             Err(Failed::Missing) => Err(not_found(&sk)),
@@ -198,6 +199,7 @@ impl TaskStore for DynamoBackend {
         current_model_hash: &str,
     ) -> Result<Claim> {
         let (pk, sk) = task_keys(miner_hotkey, model_revision, task_id)?;
+        let _guard = self.lock_item(T, &pk, &sk).await;
         match self.claim(&pk, &sk, Some(current_model_hash)).await? {
             Ok(task) => Ok(Claim::Started(task)),
             Err(Failed::Missing) => Err(not_found(&sk)),
@@ -261,6 +263,7 @@ impl TaskStore for DynamoBackend {
         error: &str,
     ) -> Result<Task> {
         let (pk, sk) = task_keys(miner_hotkey, model_revision, task_id)?;
+        let _guard = self.lock_item(T, &pk, &sk).await;
         let name = self.table_name(T);
         let res = self
             .client
@@ -345,6 +348,7 @@ impl TaskStore for DynamoBackend {
             if !task.started_at.is_some_and(|s| s <= cutoff) {
                 continue;
             }
+            let _guard = self.lock_item(T, &task.pk(), &task.sk()).await;
             let res = self
                 .client
                 .update_item()

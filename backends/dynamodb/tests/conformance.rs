@@ -1,0 +1,5 @@
+//! The shared conformance suite, against DynamoDB (moto).
+
+mod common;
+
+affine_db::conformance_suite!(common::harness);
