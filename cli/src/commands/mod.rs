@@ -15,10 +15,12 @@ mod cleanup;
 mod config;
 mod init;
 mod list;
+mod migrate;
 mod purge;
 mod read;
 mod reset;
 mod selftest;
+mod snapshot;
 mod stats;
 
 /// What a command returns: the exit code on success (a command that
@@ -77,6 +79,14 @@ pub enum Command {
     Miners(read::MinersArgs),
     /// Every retention policy, as a JSON array
     Policies(read::PoliciesArgs),
+    /// Import R2 result shards (`--source dir://PATH | s3://BUCKET | https://BASE`)
+    Migrate(migrate::Args),
+    /// Write a snapshot of every table to a file
+    Export(snapshot::ExportArgs),
+    /// Write the items of a snapshot file into the store
+    Import(snapshot::ImportArgs),
+    /// Copy every item of one store into another (`--from URL --to URL`)
+    Copy(snapshot::CopyArgs),
 }
 
 impl Command {
@@ -98,6 +108,10 @@ impl Command {
             Command::Scores(a) => read::scores(a, ctx).await,
             Command::Miners(a) => read::miners(a, ctx).await,
             Command::Policies(a) => read::policies(a, ctx).await,
+            Command::Migrate(a) => migrate::run(a, ctx).await,
+            Command::Export(a) => snapshot::export(a, ctx).await,
+            Command::Import(a) => snapshot::import(a, ctx).await,
+            Command::Copy(a) => snapshot::copy(a, ctx).await,
         }
     }
 }

@@ -1,0 +1,87 @@
+//! `migrate --source SRC [--tail BLOCKS] [--max-results N] [--current-block B] [--json]`:
+//! imports the old validator's R2 result shards (DESIGN §7) with
+//! [`affine_db::migrate::migrate`].
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use affine_db::migrate::{self, MigrateOptions, Progress, Source};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CmdResult, Context};
+use crate::output;
+
+/// Arguments of `migrate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the shards are: `dir://PATH` or a path, `s3://BUCKET[/prefix]`
+    /// (endpoint and credentials from the AWS environment), or `http(s)://BASE`
+    #[arg(long)]
+    source: String,
+    /// Only windows within this many blocks of the current block
+    #[arg(long, value_name = "BLOCKS")]
+    tail: Option<i64>,
+    /// The block `--tail` counts back from (default: the newest window in the index)
+    #[arg(long, value_name = "B")]
+    current_block: Option<i64>,
+    /// Stop after N records have been processed (migrated or skipped); what
+    /// was processed is written, and running again without it finishes the job
+    #[arg(long, value_name = "N")]
+    max_results: Option<u64>,
+    /// Samples per batched write
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    batch_size: u64,
+    /// Shards fetched in parallel
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    concurrency: u64,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the migration and prints its summary on stdout.
+pub async fn run(args: Args, ctx: &Context) -> CmdResult {
+    let source = Source::open(&args.source).await?;
+    let store = ctx.store().await?;
+    store.admin.init().await?;
+    let opts = MigrateOptions {
+        tail: args.tail,
+        current_block: args.current_block,
+        max_results: args.max_results,
+        batch_size: args.batch_size as usize,
+        concurrency: args.concurrency as usize,
+        ..MigrateOptions::default()
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} shards  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let report = |p: &Progress| {
+        if let Some(bar) = &bar {
+            bar.set_length(p.shards_total);
+            bar.set_position(p.shards_done);
+            bar.set_message(format!(
+                "{} processed, {} migrated",
+                p.processed, p.migrated
+            ));
+        }
+    };
+    let result = migrate::migrate(&store, &source, &opts, &report).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    if args.json {
+        let text = serde_json::to_string(&summary)
+            .map_err(|e| affine_db::Error::backend(format!("cannot encode the summary: {e}")))?;
+        output::line(text)?;
+    } else {
+        output::line(summary.to_string())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
