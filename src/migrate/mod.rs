@@ -430,7 +430,7 @@ pub async fn migrate(
     progress(&prog);
 
     let retry = opts.retry;
-    let mut stream = stream::iter(shards.into_iter())
+    let mut stream = stream::iter(shards)
         .map(|(window, key)| async move {
             let shard = fetch_shard(source, &key, &retry).await;
             (window, key, shard)

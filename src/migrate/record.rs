@@ -171,7 +171,7 @@ pub fn convert(record: &Value, window: i64) -> Result<Converted, SkipReason> {
     let env = env.filter(|e| !e.is_empty()).ok_or(SkipReason::Malformed)?;
     let timestamp = seconds_to_ms(time_s.ok_or(SkipReason::Malformed)?)?;
     let latency_ms = match latency_s {
-        Some(l) if l >= 0.0 && l < 1.0e12 => (l * 1000.0).round() as i64,
+        Some(l) if (0.0..1.0e12).contains(&l) => (l * 1000.0).round() as i64,
         Some(_) => return Err(SkipReason::NonFinite),
         None => 0,
     };
