@@ -18,7 +18,9 @@ use proptest::test_runner::TestRunner;
 fn check(group: Group, default_cases: u32, min: usize, max: usize) {
     let rt = runtime();
     let mut runner = TestRunner::new(config(default_cases));
-    let result = runner.run(&sequence(group, min, max), |ops| rt.block_on(run(&ops, false)));
+    let result = runner.run(&sequence(group, min, max), |ops| {
+        rt.block_on(run(&ops, true))
+    });
     if let Err(e) = result {
         panic!("{group:?} property failed: {e}");
     }

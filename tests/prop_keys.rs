@@ -32,7 +32,11 @@ fn env_part() -> impl Strategy<Value = String> {
 }
 
 fn ts() -> impl Strategy<Value = i64> {
-    prop_oneof![0..2_000i64, 0..=keys::MAX_KEY_TIMESTAMP, Just(keys::MAX_KEY_TIMESTAMP)]
+    prop_oneof![
+        0..2_000i64,
+        0..=keys::MAX_KEY_TIMESTAMP,
+        Just(keys::MAX_KEY_TIMESTAMP)
+    ]
 }
 
 /// The rule, written independently: non-empty, ≤ 256 bytes, no `#`, no control char.

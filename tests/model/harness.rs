@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use affine_db::{ManualClock, SharedClock, Store};
+use affine_db_dynamodb::{open_store, DynamoConfig};
 use affine_db_sqlite::SqliteBackend;
 use proptest::test_runner::{Config, TestCaseError};
 
@@ -71,14 +72,19 @@ pub fn dynamodb_endpoint() -> String {
         let out = std::process::Command::new(script)
             .arg("start")
             .output()
-            .unwrap_or_else(|e| panic!("AFFINE_TEST_DYNAMODB_ENDPOINT is unset and {script} could not run: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("AFFINE_TEST_DYNAMODB_ENDPOINT is unset and {script} could not run: {e}")
+            });
         assert!(
             out.status.success(),
             "AFFINE_TEST_DYNAMODB_ENDPOINT is unset and `{script} start` failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(url.starts_with("http"), "`{script} start` printed {url:?}, not a URL");
+        assert!(
+            url.starts_with("http"),
+            "`{script} start` printed {url:?}, not a URL"
+        );
         url
     })
     .clone()
@@ -95,7 +101,23 @@ pub async fn worlds(dynamodb: bool) -> Vec<World> {
         .await
         .expect("open in-memory SQLite");
     v.push(World::new("sqlite", Store::new(sqlite), c));
-    assert!(!dynamodb, "TEMP: dynamodb crate not building yet");
+    if dynamodb {
+        let (c, shared) = new_clock();
+        let config = DynamoConfig {
+            prefix: format!("p{}", uuid::Uuid::new_v4().simple()),
+            region: Some("us-east-1".into()),
+            endpoint: Some(dynamodb_endpoint()),
+        };
+        let store = open_store(config, shared)
+            .await
+            .expect("open the DynamoDB store on the emulator");
+        store
+            .admin
+            .init()
+            .await
+            .expect("create the DynamoDB tables");
+        v.push(World::new("dynamodb", store, c));
+    }
     v
 }
 
@@ -112,7 +134,11 @@ pub async fn run(ops: &[Op], dynamodb: bool) -> Result<(), TestCaseError> {
         for w in ws.iter_mut() {
             outcomes.push(apply(w, op, target).await);
         }
-        let phase = if step < ops.len() { "step" } else { "final read" };
+        let phase = if step < ops.len() {
+            "step"
+        } else {
+            "final read"
+        };
         for (w, o) in ws.iter().zip(&outcomes).skip(1) {
             if *o != outcomes[0] {
                 return Err(TestCaseError::fail(format!(

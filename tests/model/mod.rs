@@ -268,7 +268,10 @@ impl Model {
     /// pending → running, or `Conflict`.
     fn claim(&self, st: &mut State, mut task: Task) -> Result<Task> {
         if task.status != TaskStatus::Pending {
-            return Err(Error::Conflict(format!("task {} is {}", task.task_id, task.status)));
+            return Err(Error::Conflict(format!(
+                "task {} is {}",
+                task.task_id, task.status
+            )));
         }
         task.status = TaskStatus::Running;
         task.started_at = Some(self.now_s());
@@ -298,7 +301,9 @@ impl TaskStore for Model {
         task_id: &str,
     ) -> Result<Option<Task>> {
         validate_task_key(miner_hotkey, model_revision, task_id)?;
-        Ok(self.live_task(&self.st(), miner_hotkey, model_revision, task_id).ok())
+        Ok(self
+            .live_task(&self.st(), miner_hotkey, model_revision, task_id)
+            .ok())
     }
 
     async fn get_pending_tasks(&self, limit: usize) -> Result<Vec<Task>> {
@@ -338,7 +343,8 @@ impl TaskStore for Model {
         let mut st = self.st();
         let task = self.live_task(&st, miner_hotkey, model_revision, task_id)?;
         if task.model_hash != current_model_hash {
-            st.tasks.remove(&task_key(miner_hotkey, model_revision, task_id));
+            st.tasks
+                .remove(&task_key(miner_hotkey, model_revision, task_id));
             return Ok(Claim::Stale);
         }
         self.claim(&mut st, task).map(Claim::Started)
@@ -352,8 +358,11 @@ impl TaskStore for Model {
     ) -> Result<bool> {
         validate_task_key(miner_hotkey, model_revision, task_id)?;
         let mut st = self.st();
-        let existed = self.live_task(&st, miner_hotkey, model_revision, task_id).is_ok();
-        st.tasks.remove(&task_key(miner_hotkey, model_revision, task_id));
+        let existed = self
+            .live_task(&st, miner_hotkey, model_revision, task_id)
+            .is_ok();
+        st.tasks
+            .remove(&task_key(miner_hotkey, model_revision, task_id));
         Ok(existed)
     }
 
@@ -371,8 +380,10 @@ impl TaskStore for Model {
         task.error_count += 1;
         task.last_error = Some(error.to_string());
         task.completed_at = Some(self.now_s());
-        st.tasks
-            .insert(task_key(miner_hotkey, model_revision, task_id), task.clone());
+        st.tasks.insert(
+            task_key(miner_hotkey, model_revision, task_id),
+            task.clone(),
+        );
         Ok(task)
     }
 
@@ -494,7 +505,9 @@ impl LogStore for Model {
 
     async fn get_error_summary(&self, miner_hotkey: &str, window_s: i64) -> Result<ErrorSummary> {
         keys::validate_part("miner_hotkey", miner_hotkey)?;
-        Ok(summarize_errors(self.logs_in_window(miner_hotkey, window_s)))
+        Ok(summarize_errors(
+            self.logs_in_window(miner_hotkey, window_s),
+        ))
     }
 
     async fn get_execution_stats(
@@ -503,7 +516,9 @@ impl LogStore for Model {
         window_s: i64,
     ) -> Result<ExecutionStats> {
         keys::validate_part("miner_hotkey", miner_hotkey)?;
-        Ok(execution_stats(&self.logs_in_window(miner_hotkey, window_s)))
+        Ok(execution_stats(
+            &self.logs_in_window(miner_hotkey, window_s),
+        ))
     }
 }
 
@@ -748,9 +763,17 @@ impl Model {
     ) -> Result<RetentionPolicy> {
         let mut st = self.st();
         let existing = st.policies.get(miner_hotkey);
-        let days = days.unwrap_or_else(|| existing.map_or(DEFAULT_RETENTION_DAYS, |p| p.retention_days));
+        let days =
+            days.unwrap_or_else(|| existing.map_or(DEFAULT_RETENTION_DAYS, |p| p.retention_days));
         validate_policy(miner_hotkey, days)?;
-        let p = RetentionPolicy::apply(existing, miner_hotkey, is_protected, reason, days, self.now_s());
+        let p = RetentionPolicy::apply(
+            existing,
+            miner_hotkey,
+            is_protected,
+            reason,
+            days,
+            self.now_s(),
+        );
         st.policies.insert(miner_hotkey.to_string(), p.clone());
         Ok(p)
     }
@@ -765,7 +788,12 @@ impl RetentionStore for Model {
         protection_reason: Option<String>,
         retention_days: i64,
     ) -> Result<RetentionPolicy> {
-        self.put_policy(miner_hotkey, is_protected, protection_reason, Some(retention_days))
+        self.put_policy(
+            miner_hotkey,
+            is_protected,
+            protection_reason,
+            Some(retention_days),
+        )
     }
 
     async fn get_policy(&self, miner_hotkey: &str) -> Result<Option<RetentionPolicy>> {
@@ -799,7 +827,9 @@ impl RetentionStore for Model {
 }
 
 fn not_modelled(what: &str) -> Error {
-    Error::Backend(format!("the reference model does not model raw item access ({what})"))
+    Error::Backend(format!(
+        "the reference model does not model raw item access ({what})"
+    ))
 }
 
 #[async_trait]

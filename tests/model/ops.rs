@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use affine_db::rules;
 use affine_db::tables::config::ParamValue;
+use affine_db::tables::logs::ExecutionLog;
 use affine_db::tables::logs::{LogStatus, NewLog};
 use affine_db::tables::miners::{ChutesStatus, MinerInfo};
 use affine_db::tables::samples::{Conversation, MinerSamplesQuery, NewSample, SampleKey};
 use affine_db::tables::scores::Score;
 use affine_db::tables::tasks::{Claim, NewTask, Task, TaskStatus};
-use affine_db::tables::logs::ExecutionLog;
 use affine_db::ttl::{self, DAY_S};
 use affine_db::{Result, Store};
 use proptest::prelude::*;
@@ -150,14 +150,35 @@ pub enum Op {
     /// `get_sample` of sample #k (or, `miss`, of a key never written).
     GetSample { k: u8, miss: bool, conv: bool },
     /// `get_samples_by_miner`.
-    ByMiner { hk: u8, rev: u8, env: Option<u8>, limit: Option<u8>, newest: bool, conv: bool },
+    ByMiner {
+        hk: u8,
+        rev: u8,
+        env: Option<u8>,
+        limit: Option<u8>,
+        newest: bool,
+        conv: bool,
+    },
     /// `get_samples_by_env` from `from_age` ago to `to_age` ago.
-    ByEnv { env: u8, from_age: u8, to_age: u8, limit: Option<u8>, conv: bool },
+    ByEnv {
+        env: u8,
+        from_age: u8,
+        to_age: u8,
+        limit: Option<u8>,
+        conv: bool,
+    },
     /// `delete_samples_before` sample #k's timestamp + `delta` ms.
     DeleteBefore { hk: u8, rev: u8, k: u8, delta: i64 },
 
     /// `create_task` (`bad` makes one key part invalid).
-    CreateTask { hk: u8, rev: u8, env: u8, hash: u8, priority: i64, ttl_days: Option<i64>, bad: Option<(u8, u8)> },
+    CreateTask {
+        hk: u8,
+        rev: u8,
+        env: u8,
+        hash: u8,
+        priority: i64,
+        ttl_days: Option<i64>,
+        bad: Option<(u8, u8)>,
+    },
     /// `get_task` of task #k.
     GetTask(u8),
     /// `get_pending_tasks`.
@@ -175,7 +196,12 @@ pub enum Op {
     /// `fail_task`.
     Fail(u8),
     /// `get_tasks_by_miner`.
-    TasksByMiner { hk: u8, rev: u8, status: Option<u8>, limit: Option<u8> },
+    TasksByMiner {
+        hk: u8,
+        rev: u8,
+        status: Option<u8>,
+        limit: Option<u8>,
+    },
     /// `delete_miner_tasks`.
     DeleteMinerTasks(u8, u8),
     /// `requeue_stale_tasks`.
@@ -183,9 +209,19 @@ pub enum Op {
 
     /// `log_execution` (one second after the previous step, so sort keys
     /// never tie on the random log id).
-    Log { hk: u8, failed: bool, env: u8, error_type: Option<u8>, bad: Option<u8> },
+    Log {
+        hk: u8,
+        failed: bool,
+        env: u8,
+        error_type: Option<u8>,
+        bad: Option<u8>,
+    },
     /// `get_recent_logs`.
-    Recent { hk: u8, limit: u8, status: Option<bool> },
+    Recent {
+        hk: u8,
+        limit: u8,
+        status: Option<bool>,
+    },
     /// `check_consecutive_errors`.
     Consecutive(u8, u8),
     /// `get_error_summary`.
@@ -194,7 +230,12 @@ pub enum Op {
     ExecStats(u8, i64),
 
     /// `save_score`.
-    SaveScore { block: u8, hk: u8, score: u8, nan: bool },
+    SaveScore {
+        block: u8,
+        hk: u8,
+        score: u8,
+        nan: bool,
+    },
     /// `rules::save_block_scores` of (hotkey, score) rows.
     Snapshot { block: u8, rows: Vec<(u8, u8)> },
     /// `get_scores_at_block`.
@@ -218,7 +259,12 @@ pub enum Op {
     AllParams,
 
     /// `save_metadata`.
-    SaveMeta { hk: u8, hash: u8, first_block: Option<i64>, bad: Option<u8> },
+    SaveMeta {
+        hk: u8,
+        hash: u8,
+        first_block: Option<i64>,
+        bad: Option<u8>,
+    },
     /// `get_metadata`.
     GetMeta(u8),
     /// `update_statistics`.
@@ -233,7 +279,12 @@ pub enum Op {
     AllMiners,
 
     /// `set_policy`.
-    SetPolicy { hk: u8, protected: bool, days: i64, bad: Option<u8> },
+    SetPolicy {
+        hk: u8,
+        protected: bool,
+        days: i64,
+        bad: Option<u8>,
+    },
     /// `set_protected`.
     Protect(u8),
     /// `set_unprotected`.
@@ -351,9 +402,7 @@ pub async fn clock_target(op: &Op, model: &World) -> Option<i64> {
             pick(&ttls, *k).map(|t| (t + d) * 1000)
         }
         Op::ToScoreTtl(k, d) => pick(&reg.score_ttls, *k).map(|t| (t + d) * 1000),
-        Op::ToCutoff(k, days, d) => reg
-            .sample(*k)
-            .map(|s| s.timestamp + days * DAY_MS + d),
+        Op::ToCutoff(k, days, d) => reg.sample(*k).map(|s| s.timestamp + days * DAY_MS + d),
         Op::ToPauseEnd(hk, d) => {
             let m = model
                 .store
@@ -426,13 +475,19 @@ fn param_value(kind: u8) -> ParamValue {
                 .cloned()
                 .unwrap_or_default(),
         ),
-        5 => ParamValue::List(vec![serde_json::json!(1), serde_json::json!("two"), serde_json::json!(0.1)]),
+        5 => ParamValue::List(vec![
+            serde_json::json!(1),
+            serde_json::json!("two"),
+            serde_json::json!(0.1),
+        ]),
         _ => ParamValue::Float(f64::NAN),
     }
 }
 
 /// Every owner's samples (no conversations), for the retention invariants.
-async fn all_samples(store: &Store) -> Result<BTreeMap<(String, String), Vec<(i64, String, String)>>> {
+async fn all_samples(
+    store: &Store,
+) -> Result<BTreeMap<(String, String), Vec<(i64, String, String)>>> {
     let mut out = BTreeMap::new();
     for h in HKS {
         for r in REVS {
@@ -443,7 +498,9 @@ async fn all_samples(store: &Store) -> Result<BTreeMap<(String, String), Vec<(i6
             let v = store.samples.get_samples_by_miner(h, r, &q).await?;
             out.insert(
                 (h.to_string(), r.to_string()),
-                v.into_iter().map(|s| (s.timestamp, s.env, s.sample_id)).collect(),
+                v.into_iter()
+                    .map(|s| (s.timestamp, s.env, s.sample_id))
+                    .collect(),
             );
         }
     }
@@ -484,7 +541,8 @@ async fn cleanup_checked(w: &mut World, dry: bool) -> Outcome {
         };
         let got = &after[&(h.clone(), r.clone())];
         if report.is_err() && protected && got != samples {
-            w.violations.push(format!("cleanup failed and changed protected {h}/{r}"));
+            w.violations
+                .push(format!("cleanup failed and changed protected {h}/{r}"));
         } else if report.is_ok() && got != &expected {
             w.violations.push(format!(
                 "cleanup (dry={dry}) of {h}/{r} (protected={protected}, days={days}): \
@@ -546,16 +604,32 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             };
             out(store.samples.get_sample(&key, conv(*c)).await)
         }
-        Op::ByMiner { hk: h, rev: r, env: e, limit, newest, conv: c } => {
+        Op::ByMiner {
+            hk: h,
+            rev: r,
+            env: e,
+            limit,
+            newest,
+            conv: c,
+        } => {
             let q = MinerSamplesQuery {
                 env: e.map(|e| env(e).to_string()),
                 limit: limit.map(usize::from),
                 newest_first: *newest,
                 conversation: conv(*c),
             };
-            out(store.samples.get_samples_by_miner(hk(*h), rev(*r), &q).await)
+            out(store
+                .samples
+                .get_samples_by_miner(hk(*h), rev(*r), &q)
+                .await)
         }
-        Op::ByEnv { env: e, from_age, to_age, limit, conv: c } => {
+        Op::ByEnv {
+            env: e,
+            from_age,
+            to_age,
+            limit,
+            conv: c,
+        } => {
             let start = now_ms - AGES[*from_age as usize % AGES.len()];
             let end = now_ms - AGES[*to_age as usize % AGES.len()];
             out(store
@@ -563,12 +637,28 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                 .get_samples_by_env(env(*e), start, end, limit.map(usize::from), conv(*c))
                 .await)
         }
-        Op::DeleteBefore { hk: h, rev: r, k, delta } => {
+        Op::DeleteBefore {
+            hk: h,
+            rev: r,
+            k,
+            delta,
+        } => {
             let before = w.reg.sample(*k).map_or(now_ms, |s| s.timestamp) + delta;
-            out(store.samples.delete_samples_before(hk(*h), rev(*r), before).await)
+            out(store
+                .samples
+                .delete_samples_before(hk(*h), rev(*r), before)
+                .await)
         }
 
-        Op::CreateTask { hk: h, rev: r, env: e, hash, priority, ttl_days, bad } => {
+        Op::CreateTask {
+            hk: h,
+            rev: r,
+            env: e,
+            hash,
+            priority,
+            ttl_days,
+            bad,
+        } => {
             // One ms per creation, so generated ids (`{created_ms}-{uuid}`)
             // sort in creation order in every world.
             w.clock.set_ms(now_ms + 1);
@@ -611,7 +701,11 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             .tasks
             .get_pending_tasks(usize::from(*limit))
             .await
-            .map(|v| v.into_iter().map(|t| w.reg.norm_task(t)).collect::<Vec<_>>())),
+            .map(|v| {
+                v.into_iter()
+                    .map(|t| w.reg.norm_task(t))
+                    .collect::<Vec<_>>()
+            })),
         Op::Start(k) => {
             let t = w.reg.task(*k);
             out(store
@@ -669,15 +763,30 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                 .await
                 .map(|t| w.reg.norm_task(t)))
         }
-        Op::TasksByMiner { hk: h, rev: r, status: s, limit } => out(store
+        Op::TasksByMiner {
+            hk: h,
+            rev: r,
+            status: s,
+            limit,
+        } => out(store
             .tasks
             .get_tasks_by_miner(hk(*h), rev(*r), s.map(status), limit.map(usize::from))
             .await
-            .map(|v| v.into_iter().map(|t| w.reg.norm_task(t)).collect::<Vec<_>>())),
+            .map(|v| {
+                v.into_iter()
+                    .map(|t| w.reg.norm_task(t))
+                    .collect::<Vec<_>>()
+            })),
         Op::DeleteMinerTasks(h, r) => out(store.tasks.delete_miner_tasks(hk(*h), rev(*r)).await),
         Op::Requeue(timeout) => out(store.tasks.requeue_stale_tasks(*timeout).await),
 
-        Op::Log { hk: h, failed, env: e, error_type, bad } => {
+        Op::Log {
+            hk: h,
+            failed,
+            env: e,
+            error_type,
+            bad,
+        } => {
             // One second per log, so sort keys never tie on the random id.
             w.clock.set_ms(now_ms + 1000);
             let r = store
@@ -686,7 +795,11 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                     miner_hotkey: bad.map_or_else(|| hk(*h).to_string(), bad_part),
                     uid: 3,
                     task_id: "t".into(),
-                    status: if *failed { LogStatus::Failed } else { LogStatus::Success },
+                    status: if *failed {
+                        LogStatus::Failed
+                    } else {
+                        LogStatus::Success
+                    },
                     env: env(*e).into(),
                     error_type: error_type.map(|i| format!("E{}", i % 2)),
                     error_message: failed.then(|| "went wrong".to_string()),
@@ -698,28 +811,61 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             }
             out(r.map(|l| w.reg.norm_log(l)))
         }
-        Op::Recent { hk: h, limit, status } => {
-            let s = status.map(|f| if f { LogStatus::Failed } else { LogStatus::Success });
+        Op::Recent {
+            hk: h,
+            limit,
+            status,
+        } => {
+            let s = status.map(|f| {
+                if f {
+                    LogStatus::Failed
+                } else {
+                    LogStatus::Success
+                }
+            });
             out(store
                 .logs
                 .get_recent_logs(hk(*h), usize::from(*limit), s)
                 .await
                 .map(|v| v.into_iter().map(|l| w.reg.norm_log(l)).collect::<Vec<_>>()))
         }
-        Op::Consecutive(h, n) => out(store.logs.check_consecutive_errors(hk(*h), usize::from(*n)).await),
-        Op::ErrorSummary(h, window) => out(store.logs.get_error_summary(hk(*h), *window).await.map(
-            |mut s| {
-                s.recent_errors = s.recent_errors.into_iter().map(|l| w.reg.norm_log(l)).collect();
+        Op::Consecutive(h, n) => out(store
+            .logs
+            .check_consecutive_errors(hk(*h), usize::from(*n))
+            .await),
+        Op::ErrorSummary(h, window) => out(store
+            .logs
+            .get_error_summary(hk(*h), *window)
+            .await
+            .map(|mut s| {
+                s.recent_errors = s
+                    .recent_errors
+                    .into_iter()
+                    .map(|l| w.reg.norm_log(l))
+                    .collect();
                 s
-            },
-        )),
+            })),
         Op::ExecStats(h, window) => out(store.logs.get_execution_stats(hk(*h), *window).await),
 
-        Op::SaveScore { block: b, hk: h, score, nan } => {
-            let s = if *nan { f64::NAN } else { SCORES[*score as usize % SCORES.len()] };
-            let r = store.scores.save_score(score_row(block(*b), hk(*h), s)).await;
+        Op::SaveScore {
+            block: b,
+            hk: h,
+            score,
+            nan,
+        } => {
+            let s = if *nan {
+                f64::NAN
+            } else {
+                SCORES[*score as usize % SCORES.len()]
+            };
+            let r = store
+                .scores
+                .save_score(score_row(block(*b), hk(*h), s))
+                .await;
             if r.is_ok() {
-                w.reg.score_ttls.push(ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS));
+                w.reg
+                    .score_ttls
+                    .push(ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS));
             }
             out(r)
         }
@@ -727,20 +873,30 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             let mut scores: Vec<Score> = Vec::new();
             for (h, s) in rows {
                 if scores.iter().all(|x| x.miner_hotkey != hk(*h)) {
-                    scores.push(score_row(block(*b), hk(*h), SCORES[*s as usize % SCORES.len()]));
+                    scores.push(score_row(
+                        block(*b),
+                        hk(*h),
+                        SCORES[*s as usize % SCORES.len()],
+                    ));
                 }
             }
             // The top-3 rule, computed here independently of the core.
-            let mut ranked: Vec<(f64, String)> =
-                scores.iter().map(|s| (s.overall_score, s.miner_hotkey.clone())).collect();
+            let mut ranked: Vec<(f64, String)> = scores
+                .iter()
+                .map(|s| (s.overall_score, s.miner_hotkey.clone()))
+                .collect();
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let r = rules::save_block_scores(&store, block(*b), scores).await;
             if r.is_ok() {
-                w.reg.score_ttls.push(ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS));
+                w.reg
+                    .score_ttls
+                    .push(ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS));
                 for (_, h) in ranked.iter().take(3) {
                     if !store.retention.is_protected(h).await.unwrap_or(false) {
-                        w.violations
-                            .push(format!("top-3 miner {h} of block {} is not protected", block(*b)));
+                        w.violations.push(format!(
+                            "top-3 miner {h} of block {} is not protected",
+                            block(*b)
+                        ));
                     }
                 }
             }
@@ -748,8 +904,14 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
         }
         Op::ScoresAt(b) => out(store.scores.get_scores_at_block(block(*b)).await),
         Op::Latest => out(store.scores.get_latest_scores().await),
-        Op::MinerScoreAt(b, h) => out(store.scores.get_miner_score_at_block(block(*b), hk(*h)).await),
-        Op::History(h, n) => out(store.scores.get_miner_score_history(hk(*h), usize::from(*n)).await),
+        Op::MinerScoreAt(b, h) => out(store
+            .scores
+            .get_miner_score_at_block(block(*b), hk(*h))
+            .await),
+        Op::History(h, n) => out(store
+            .scores
+            .get_miner_score_history(hk(*h), usize::from(*n))
+            .await),
 
         Op::SetParam { name, kind, bad } => {
             let n = bad.map_or_else(|| PARAMS[*name as usize % 3].to_string(), bad_part);
@@ -763,7 +925,12 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
         Op::ListConfigs => out(store.config.list_all_configs().await),
         Op::AllParams => out(store.config.get_all_params().await),
 
-        Op::SaveMeta { hk: h, hash, first_block, bad } => out(store
+        Op::SaveMeta {
+            hk: h,
+            hash,
+            first_block,
+            bad,
+        } => out(store
             .miners
             .save_metadata(MinerInfo {
                 miner_hotkey: bad.map_or_else(|| hk(*h).to_string(), bad_part),
@@ -785,11 +952,21 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
         Op::CheckPause(h) => out(store.miners.check_pause_expired(hk(*h)).await),
         Op::AllMiners => out(store.miners.get_all_miners().await),
 
-        Op::SetPolicy { hk: h, protected, days, bad } => {
+        Op::SetPolicy {
+            hk: h,
+            protected,
+            days,
+            bad,
+        } => {
             let n = bad.map_or_else(|| hk(*h).to_string(), bad_part);
             out(store
                 .retention
-                .set_policy(&n, *protected, protected.then(|| "manual".to_string()), *days)
+                .set_policy(
+                    &n,
+                    *protected,
+                    protected.then(|| "manual".to_string()),
+                    *days,
+                )
                 .await)
         }
         Op::Protect(h) => out(store.retention.set_protected(hk(*h), "manual").await),
@@ -814,8 +991,9 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             let after = store.admin.stats().await;
             if let (Ok(b), Ok(_), Ok(a)) = (&before, &purged, &after) {
                 if a != b {
-                    w.violations
-                        .push(format!("purge_expired removed a live item: before {b:?}, after {a:?}"));
+                    w.violations.push(format!(
+                        "purge_expired removed a live item: before {b:?}, after {a:?}"
+                    ));
                 }
             }
             out(purged.and(after))
@@ -826,14 +1004,36 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
 /// Reads of every table, run after each sequence so a difference in what a
 /// write left behind is found even when no generated read looked at it.
 pub fn final_reads() -> Vec<Op> {
-    let mut v = vec![Op::Stats, Op::AllMiners, Op::AllPolicies, Op::ListConfigs, Op::Latest];
+    let mut v = vec![
+        Op::Stats,
+        Op::AllMiners,
+        Op::AllPolicies,
+        Op::ListConfigs,
+        Op::Latest,
+    ];
     v.push(Op::Pending(100));
     for h in 0..3u8 {
-        v.push(Op::Recent { hk: h, limit: 100, status: None });
+        v.push(Op::Recent {
+            hk: h,
+            limit: 100,
+            status: None,
+        });
         v.push(Op::History(h, 10));
         for r in 0..2u8 {
-            v.push(Op::ByMiner { hk: h, rev: r, env: None, limit: None, newest: false, conv: true });
-            v.push(Op::TasksByMiner { hk: h, rev: r, status: None, limit: None });
+            v.push(Op::ByMiner {
+                hk: h,
+                rev: r,
+                env: None,
+                limit: None,
+                newest: false,
+                conv: true,
+            });
+            v.push(Op::TasksByMiner {
+                hk: h,
+                rev: r,
+                status: None,
+                limit: None,
+            });
         }
     }
     v
@@ -875,11 +1075,21 @@ pub fn sample_spec(invalid_weight: u32) -> impl Strategy<Value = SampleSpec> {
 
 fn clock_ops() -> BoxedStrategy<Op> {
     prop_oneof![
-        select(vec![1i64, 999, 1000, 3_600_000, DAY_MS, 7 * DAY_MS, 30 * DAY_MS]).prop_map(Op::Advance),
+        select(vec![
+            1i64,
+            999,
+            1000,
+            3_600_000,
+            DAY_MS,
+            7 * DAY_MS,
+            30 * DAY_MS
+        ])
+        .prop_map(Op::Advance),
         (idx(8), -1i64..=1).prop_map(|(k, d)| Op::ToTaskTtl(k, d)),
         (idx(8), -1i64..=1).prop_map(|(k, d)| Op::ToLogTtl(k, d)),
         (idx(8), -1i64..=1).prop_map(|(k, d)| Op::ToScoreTtl(k, d)),
-        (idx(8), select(vec![0i64, 1, 2, 90]), -1i64..=1).prop_map(|(k, days, d)| Op::ToCutoff(k, days, d)),
+        (idx(8), select(vec![0i64, 1, 2, 90]), -1i64..=1)
+            .prop_map(|(k, days, d)| Op::ToCutoff(k, days, d)),
         (idx(3), -1i64..=1).prop_map(|(h, d)| Op::ToPauseEnd(h, d)),
     ]
     .boxed()
@@ -909,15 +1119,17 @@ fn create_task(invalid_weight: u32) -> BoxedStrategy<Op> {
         prop::option::of(select(vec![1i64, 2, 7])),
         prop_oneof![100 => Just(None), invalid_weight => (idx(3), idx(4)).prop_map(Some)],
     )
-        .prop_map(|(hk, rev, env, hash, priority, ttl_days, bad)| Op::CreateTask {
-            hk,
-            rev,
-            env,
-            hash,
-            priority,
-            ttl_days,
-            bad,
-        })
+        .prop_map(
+            |(hk, rev, env, hash, priority, ttl_days, bad)| Op::CreateTask {
+                hk,
+                rev,
+                env,
+                hash,
+                priority,
+                ttl_days,
+                bad,
+            },
+        )
         .boxed()
 }
 
