@@ -36,7 +36,7 @@ enum Failed {
     /// No live task.
     Missing,
     /// A live task (not pending, or of another model hash).
-    Live(Task),
+    Live(Box<Task>),
 }
 
 impl DynamoBackend {
@@ -85,7 +85,7 @@ impl DynamoBackend {
                 let old = old.map(|m| convert::from_map(&m)).transpose()?;
                 match old.filter(|i| convert::is_live(i, now)) {
                     None => Ok(Err(Failed::Missing)),
-                    Some(item) => Ok(Err(Failed::Live(Task::from_item(&item)?))),
+                    Some(item) => Ok(Err(Failed::Live(Box::new(Task::from_item(&item)?)))),
                 }
             }
             Err(e) => Err(map_err(e, &format!("{name}: claim {pk}/{sk}"))),
@@ -345,7 +345,7 @@ impl TaskStore for DynamoBackend {
         let name = self.table_name(T);
         let mut requeued = 0;
         for task in self.tasks_with_status(TaskStatus::Running).await? {
-            if !task.started_at.is_some_and(|s| s <= cutoff) {
+            if task.started_at.is_none_or(|s| s > cutoff) {
                 continue;
             }
             let _guard = self.lock_item(T, &task.pk(), &task.sk()).await;

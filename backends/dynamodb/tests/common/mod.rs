@@ -3,6 +3,8 @@
 //! fresh backends on random table prefixes.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
