@@ -18,6 +18,7 @@ use crate::clock::ManualClock;
 use crate::store::Store;
 
 mod basics;
+mod compat;
 mod concurrency;
 mod config;
 mod logs;
@@ -31,6 +32,7 @@ mod tasks;
 mod ttl;
 
 pub use basics::*;
+pub use compat::*;
 pub use concurrency::*;
 pub use config::*;
 pub use logs::*;
@@ -97,6 +99,8 @@ macro_rules! conformance_suite {
             invalid_params_rejected,
             invalid_policies_rejected,
             key_parts_are_validated_before_writing,
+            legacy_float_param_reads_as_float,
+            legacy_gzip_conversation_reads_back,
             key_parts_at_the_limit_are_accepted,
             large_compressible_conversation_is_accepted,
             latest_scores_is_the_highest_block,
@@ -108,6 +112,7 @@ macro_rules! conformance_suite {
             log_ttl_boundary_hides_from_every_operation,
             logs_in_the_same_second_are_distinct,
             miner_bad_hotkey_rejected,
+            miner_without_counters_counts_from_zero,
             miner_score_history_counts_recent_blocks,
             no_policy_means_unprotected,
             oversize_sample_is_too_large_and_not_written,
@@ -151,6 +156,7 @@ macro_rules! conformance_suite {
             stored_keys_follow_the_key_scheme,
             task_operations_validate_key_parts,
             task_status_filter_pages_past_non_matching_items,
+            task_with_absent_or_null_optionals_reads,
             task_ttl_boundary_hides_from_every_operation,
             task_ttl_days_are_honoured_and_validated,
             tasks_by_miner_status_filter_before_limit,

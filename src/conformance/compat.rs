@@ -1,0 +1,183 @@
+//! Items the original Python layer wrote (written raw through the admin
+//! API) read back: gzip conversations, absent or `NULL` optional
+//! attributes, counters that were never set, floats stored as integers.
+
+use std::io::Write as _;
+
+use serde_json::json;
+
+use super::basics::{sample_with_id, task};
+use super::{Harness, T0_MS};
+use crate::codec::Codec;
+use crate::item::Attr;
+use crate::keys;
+use crate::schema::{Table, PK, SK};
+use crate::tables::config::ParamValue;
+use crate::tables::samples::Conversation;
+use crate::tables::tasks::TaskStatus;
+
+/// A sample whose conversation is a legacy gzip frame (level 9, as the
+/// original wrote) reads back decoded, by key and through both queries.
+pub async fn legacy_gzip_conversation_reads_back(h: Harness) {
+    let conversation =
+        json!([{"role": "user", "content": "legacy ✓"}, {"role": "assistant", "content": "ok"}]);
+    let mut new = sample_with_id("hk", "rev", "sat", 1_000, "old");
+    new.conversation = conversation.clone();
+    let sample = new.into_sample(T0_MS).unwrap();
+    let mut item = sample.to_item(&Codec::default()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+    gz.write_all(conversation.to_string().as_bytes()).unwrap();
+    item.insert(
+        "conversation_compressed".into(),
+        Attr::B(gz.finish().unwrap()),
+    );
+    h.store
+        .admin
+        .put_items(Table::SampleResults, vec![item])
+        .await
+        .unwrap();
+    let got = h
+        .store
+        .samples
+        .get_sample(&sample.key(), Conversation::Include)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.conversation, Some(conversation.clone()));
+    let by_env = h
+        .store
+        .samples
+        .get_samples_by_env("sat", 0, 2_000, None, Conversation::Include)
+        .await
+        .unwrap();
+    assert_eq!(by_env.len(), 1);
+    assert_eq!(by_env[0].conversation, Some(conversation));
+}
+
+/// Optional task attributes may be absent or `NULL`; such a task reads,
+/// is listed, and can be claimed.
+pub async fn task_with_absent_or_null_optionals_reads(h: Harness) {
+    let t = task("hk", "rev", "h", 2).into_task(T0_MS).unwrap();
+    let mut item = t.to_item();
+    item.remove("started_at");
+    item.remove("completed_at");
+    item.insert("last_error".into(), Attr::Null);
+    h.store
+        .admin
+        .put_items(Table::TaskQueue, vec![item])
+        .await
+        .unwrap();
+    let got = h
+        .store
+        .tasks
+        .get_task("hk", "rev", &t.task_id)
+        .await
+        .unwrap();
+    assert_eq!(got, Some(t.clone()));
+    assert_eq!(
+        h.store.tasks.get_pending_tasks(5).await.unwrap(),
+        vec![t.clone()]
+    );
+    let started = h
+        .store
+        .tasks
+        .start_task("hk", "rev", &t.task_id)
+        .await
+        .unwrap();
+    assert_eq!(started.status, TaskStatus::Running);
+    let failed = h
+        .store
+        .tasks
+        .fail_task("hk", "rev", &t.task_id, "e")
+        .await
+        .unwrap();
+    assert_eq!(failed.error_count, 1);
+}
+
+/// A miner record without statistics attributes (never counted) reads with
+/// zeros, and `update_statistics` counts from zero.
+pub async fn miner_without_counters_counts_from_zero(h: Harness) {
+    let mut item = crate::item::Item::new();
+    item.insert(PK.into(), Attr::S(keys::miner_pk("old")));
+    item.insert(SK.into(), Attr::s(keys::METADATA_SK));
+    item.insert("miner_hotkey".into(), Attr::s("old"));
+    item.insert("uid".into(), Attr::int(4));
+    item.insert("model_hash".into(), Attr::s("h"));
+    item.insert("chutes_slug".into(), Attr::Null);
+    h.store
+        .admin
+        .put_items(Table::MinerMetadata, vec![item])
+        .await
+        .unwrap();
+    let m = h.store.miners.get_metadata("old").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            m.total_samples,
+            m.success_count,
+            m.error_count,
+            m.consecutive_errors
+        ),
+        (0, 0, 0, 0)
+    );
+    assert!(!m.is_paused);
+    let m = h
+        .store
+        .miners
+        .update_statistics("old", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            m.total_samples,
+            m.success_count,
+            m.error_count,
+            m.consecutive_errors
+        ),
+        (1, 0, 1, 1)
+    );
+    let m = h.store.miners.update_statistics("old", true).await.unwrap();
+    assert_eq!(
+        (
+            m.total_samples,
+            m.success_count,
+            m.error_count,
+            m.consecutive_errors
+        ),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(m.uid, 4);
+    let saved = h
+        .store
+        .miners
+        .save_metadata(super::basics::miner("old", "h2"))
+        .await
+        .unwrap();
+    assert_eq!(saved.total_samples, 2);
+}
+
+/// A float parameter the original stored as the number `1` reads back as
+/// `Float(1.0)`, and the next set continues its version.
+pub async fn legacy_float_param_reads_as_float(h: Harness) {
+    let mut item = crate::item::Item::new();
+    item.insert(PK.into(), Attr::s(keys::CONFIG_PK));
+    item.insert(SK.into(), Attr::S(keys::config_sk("ratio")));
+    item.insert("param_name".into(), Attr::s("ratio"));
+    item.insert("param_value".into(), Attr::N("1".into()));
+    item.insert("param_type".into(), Attr::s("float"));
+    item.insert("version".into(), Attr::int(5));
+    h.store
+        .admin
+        .put_items(Table::SystemConfig, vec![item])
+        .await
+        .unwrap();
+    let p = h.store.config.get_param("ratio").await.unwrap().unwrap();
+    assert_eq!(p.param_value, ParamValue::Float(1.0));
+    assert_eq!(p.version, 5);
+    let p = h
+        .store
+        .config
+        .set_param("ratio", ParamValue::Float(0.5), "", "me")
+        .await
+        .unwrap();
+    assert_eq!(p.version, 6);
+}
