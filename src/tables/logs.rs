@@ -199,7 +199,7 @@ pub struct ExecutionStats {
 /// Builds the error summary of `logs` (any order) — shared by backends.
 pub fn summarize_errors(mut logs: Vec<ExecutionLog>) -> ErrorSummary {
     logs.retain(|l| l.status == LogStatus::Failed);
-    logs.sort_by(|a, b| b.sk().cmp(&a.sk()));
+    logs.sort_by_key(|l| std::cmp::Reverse(l.sk()));
     let mut error_types = BTreeMap::new();
     for l in &logs {
         *error_types

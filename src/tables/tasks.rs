@@ -112,6 +112,9 @@ pub struct Task {
 }
 
 /// Outcome of a claim validated against the miner's current model hash.
+// `Started` carries the task by value on purpose: claims are rare and the
+// public API stays simple to match on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The task was pending and matched: it is now running.
