@@ -48,9 +48,20 @@ impl Source {
                     "s3:// needs a bucket name: s3://BUCKET[/prefix]",
                 ));
             }
-            let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            let configured = [
+                "AWS_REGION",
+                "AWS_DEFAULT_REGION",
+                "AWS_PROFILE",
+                "AWS_CONFIG_FILE",
+            ]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+            if !configured {
+                // R2 and moto ignore the region; skip the instance-metadata lookup.
+                loader = loader.region(aws_sdk_s3::config::Region::new("us-east-1"));
+            }
+            let conf = loader.load().await;
             let mut builder = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true);
             if conf.region().is_none() {
                 builder = builder.region(aws_sdk_s3::config::Region::new("us-east-1"));
