@@ -63,10 +63,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, level from `RUST_LOG` (default `warn`).
+/// The log filter without `RUST_LOG`: warnings, except the AWS SDK's
+/// (credential-chain probing and retries warn on their way to an error the
+/// tool already reports as its one `error:` line).
+const DEFAULT_LOG: &str = "warn,aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error,aws_sdk_dynamodb=error";
+
+/// Logs to stderr, filter from `RUST_LOG` (default [`DEFAULT_LOG`]).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -55,10 +55,10 @@ pub async fn open_store(url: &str) -> Result<Store> {
     match parse(url)? {
         Target::SqliteFile(path) => affine_db_sqlite::open_store(path, clock).await,
         Target::SqliteMemory => Ok(Store::new(SqliteBackend::open_in_memory(clock).await?)),
-        Target::Dynamo(_) => Err(Error::invalid(
-            "--db",
-            "dynamodb backend not built into this binary; use sqlite://PATH",
-        )),
+        Target::Dynamo(url) => {
+            let config = affine_db_dynamodb::DynamoConfig::from_url(&url)?;
+            affine_db_dynamodb::open_store(config, clock).await
+        }
     }
 }
 

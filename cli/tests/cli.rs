@@ -370,3 +370,87 @@ fn invalid_read_arguments_are_input_errors() {
         assert_eq!(stderr_lines(&out).len(), 1, "{args:?}");
     }
 }
+
+/// The DynamoDB emulator: `AFFINE_TEST_DYNAMODB_ENDPOINT` (set by
+/// `scripts/test`), else one `scripts/moto.sh start`. Panics when neither
+/// works: this test never skips silently.
+fn dynamodb_endpoint() -> String {
+    if let Ok(url) = std::env::var("AFFINE_TEST_DYNAMODB_ENDPOINT") {
+        if !url.is_empty() {
+            return url;
+        }
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto.sh");
+    let out = Command::new(script)
+        .arg("start")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("AFFINE_TEST_DYNAMODB_ENDPOINT is unset and {script} could not run: {e}")
+        });
+    assert!(
+        out.status.success(),
+        "AFFINE_TEST_DYNAMODB_ENDPOINT is unset and `{script} start` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(url.starts_with("http"), "`{script} start` printed {url:?}");
+    url
+}
+
+/// Runs the binary against the emulator with dummy credentials only.
+fn run_dynamo(url: &str, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_affine-db"))
+        .arg("--db")
+        .arg(url)
+        .args(args)
+        .env_remove("AFFINE_DB")
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_ACCESS_KEY_ID", "affine-test")
+        .env("AWS_SECRET_ACCESS_KEY", "affine-test")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run affine-db");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn dynamodb_test_command_and_prefix_isolation() {
+    let endpoint = dynamodb_endpoint();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let prefix = format!("cli{}x{nanos}", std::process::id());
+    let url = |p: &str| format!("dynamodb://?prefix={p}&region=us-east-1&endpoint={endpoint}");
+
+    let out = String::from_utf8(run_dynamo(&url(&prefix), &["test"]).stdout).expect("utf-8");
+    for table in TABLES {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("ok   {table}:"))),
+            "no ok line for {table} in:\n{out}"
+        );
+    }
+    let stats: Value =
+        serde_json::from_slice(&run_dynamo(&url(&prefix), &["stats", "--json"]).stdout)
+            .expect("JSON");
+    for table in TABLES {
+        assert_eq!(stats[table], json!(0), "{table} keeps test data");
+    }
+
+    // A longer prefix that starts with this one is another namespace.
+    run_dynamo(&url(&format!("{prefix}_dev")), &["init"]);
+    let listed = String::from_utf8(run_dynamo(&url(&prefix), &["list"]).stdout).expect("utf-8");
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    let mut expected: Vec<String> = TABLES.iter().map(|t| format!("{prefix}_{t}")).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
