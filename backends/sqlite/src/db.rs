@@ -242,7 +242,8 @@ pub(crate) fn create_table_sql(table: Table) -> String {
 }
 
 /// The `CREATE INDEX` statements of `table`: its DynamoDB indexes (same
-/// names) and one on the TTL attribute for purges.
+/// names), one on the TTL attribute for purges, and one ordering a
+/// miner's samples by time.
 pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
     let def = table.def();
     let mut out: Vec<String> = def
@@ -258,6 +259,15 @@ pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
             )
         })
         .collect();
+    if table == Table::SampleResults {
+        // A miner's samples in `miner_order`, for reads by miner and for
+        // deletes before a time, without sorting the partition.
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (\"pk\", \"timestamp\", \"env\", \"sample_id\")",
+            ident("sample_results-miner-time-index"),
+            ident(table.name())
+        ));
+    }
     if let Some(ttl) = def.ttl {
         out.push(format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} ({})",

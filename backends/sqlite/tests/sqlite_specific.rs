@@ -158,6 +158,7 @@ async fn columns_are_named_like_the_attributes() {
         "status-created-index",
         "latest-block-index",
         "task_queue-ttl-index",
+        "sample_results-miner-time-index",
     ] {
         assert!(
             indexes.iter().any(|i| i == ix),
