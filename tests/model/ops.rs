@@ -112,7 +112,7 @@ impl SampleSpec {
             } else {
                 SCORES[self.score as usize % SCORES.len()]
             },
-            success: self.score % 2 == 0,
+            success: self.score.is_multiple_of(2),
             latency_ms: 7,
             conversation: serde_json::json!([
                 {"role": "user", "content": format!("q{}", self.score)},
