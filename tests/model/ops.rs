@@ -1012,6 +1012,24 @@ pub fn final_reads() -> Vec<Op> {
         Op::Latest,
     ];
     v.push(Op::Pending(100));
+    // Limits applied after status filters, on the hot partitions.
+    for h in 0..2u8 {
+        for st in 0..3u8 {
+            v.push(Op::TasksByMiner {
+                hk: h,
+                rev: 0,
+                status: Some(st),
+                limit: Some(1),
+            });
+        }
+    }
+    for failed in [false, true] {
+        v.push(Op::Recent {
+            hk: 0,
+            limit: 1,
+            status: Some(failed),
+        });
+    }
     for h in 0..3u8 {
         v.push(Op::Recent {
             hk: h,
@@ -1043,6 +1061,11 @@ pub fn final_reads() -> Vec<Op> {
 
 fn idx(n: u8) -> impl Strategy<Value = u8> {
     0..n
+}
+
+/// Mostly 0, so one partition fills up and limits bite after filters.
+fn hot(n: u8) -> impl Strategy<Value = u8> {
+    prop_oneof![3 => Just(0u8), 1 => 0..n]
 }
 
 /// A valid sample (mostly), sometimes with an invalid part or a NaN score.
@@ -1111,8 +1134,8 @@ fn sample_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
 
 fn create_task(invalid_weight: u32) -> BoxedStrategy<Op> {
     (
-        idx(3),
-        idx(2),
+        hot(3),
+        hot(2),
         idx(3),
         idx(2),
         0i64..3,
@@ -1144,7 +1167,7 @@ fn task_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
         2 => idx(8).prop_map(Op::ClaimRace),
         1 => idx(8).prop_map(Op::Complete),
         2 => idx(8).prop_map(Op::Fail),
-        2 => (idx(3), idx(2), prop::option::of(idx(3)), prop::option::of(0u8..4))
+        3 => (hot(3), hot(2), prop::option::of(idx(3)), prop::option::of(0u8..4))
             .prop_map(|(hk, rev, status, limit)| Op::TasksByMiner { hk, rev, status, limit }),
         1 => (idx(3), idx(2)).prop_map(|(h, r)| Op::DeleteMinerTasks(h, r)),
         1 => select(vec![0i64, 60, 3600]).prop_map(Op::Requeue),
@@ -1154,10 +1177,10 @@ fn task_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
 
 fn log_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
     prop_oneof![
-        4 => (idx(3), any::<bool>(), idx(3), prop::option::of(idx(2)),
+        4 => (hot(3), any::<bool>(), idx(3), prop::option::of(idx(2)),
               prop_oneof![100 => Just(None), invalid_weight => idx(4).prop_map(Some)])
             .prop_map(|(hk, failed, env, error_type, bad)| Op::Log { hk, failed, env, error_type, bad }),
-        2 => (idx(3), 1u8..4, prop::option::of(any::<bool>()))
+        2 => (hot(3), 1u8..4, prop::option::of(any::<bool>()))
             .prop_map(|(hk, limit, status)| Op::Recent { hk, limit, status }),
         1 => (idx(3), 1u8..4).prop_map(|(h, n)| Op::Consecutive(h, n)),
         1 => (idx(3), select(vec![1i64, 60, DAY_S, 7 * DAY_S])).prop_map(|(h, w)| Op::ErrorSummary(h, w)),
