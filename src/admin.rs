@@ -57,7 +57,12 @@ pub trait Admin: Send + Sync {
 
     /// One page of the raw items of `table` (expired ones included), at most
     /// `limit`, continuing after `cursor` (from the previous page).
-    async fn scan_page(&self, table: Table, cursor: Option<String>, limit: usize) -> Result<ScanPage>;
+    async fn scan_page(
+        &self,
+        table: Table,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<ScanPage>;
 
     /// Writes raw items into `table` as they are (batched), replacing items
     /// with the same keys.

@@ -95,7 +95,10 @@ impl Codec {
 
     /// The id of the dictionary new frames use, if any.
     pub fn current_dictionary(&self) -> Option<u32> {
-        self.encoder.read().unwrap_or_else(|e| e.into_inner()).dict_id
+        self.encoder
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .dict_id
     }
 
     /// Compresses `conversation` as compact JSON.
@@ -107,7 +110,12 @@ impl Codec {
 
     /// Compresses raw bytes into one zstd frame.
     pub fn encode_bytes(&self, raw: &[u8]) -> Result<Vec<u8>> {
-        let dict = self.encoder.read().unwrap_or_else(|e| e.into_inner()).dict.clone();
+        let dict = self
+            .encoder
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .dict
+            .clone();
         let mut c = match &dict {
             Some(d) => zstd::bulk::Compressor::with_dictionary(self.level, d),
             None => zstd::bulk::Compressor::new(self.level),
@@ -122,8 +130,9 @@ impl Codec {
     /// Decodes a stored frame (zstd with or without dictionary, or gzip) to JSON.
     pub fn decode(&self, frame: &[u8]) -> Result<Value> {
         let raw = self.decode_bytes(frame)?;
-        serde_json::from_slice(&raw)
-            .map_err(|e| Error::corrupt(format!("conversation is not JSON after decompression: {e}")))
+        serde_json::from_slice(&raw).map_err(|e| {
+            Error::corrupt(format!("conversation is not JSON after decompression: {e}"))
+        })
     }
 
     /// Decodes a stored frame to its raw bytes.
@@ -136,7 +145,9 @@ impl Codec {
             return Ok(out);
         }
         if !frame.starts_with(&ZSTD_MAGIC) {
-            return Err(Error::corrupt("conversation is neither a zstd nor a gzip frame"));
+            return Err(Error::corrupt(
+                "conversation is neither a zstd nor a gzip frame",
+            ));
         }
         let dict = match frame_dictionary_id(frame) {
             None => None,
@@ -147,7 +158,9 @@ impl Codec {
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| {
-                        Error::corrupt(format!("frame needs zstd dictionary {id}, which is not stored"))
+                        Error::corrupt(format!(
+                            "frame needs zstd dictionary {id}, which is not stored"
+                        ))
                     })?,
             ),
         };
@@ -205,7 +218,12 @@ mod tests {
     #[test]
     fn garbage_is_corrupt_not_panic() {
         let c = Codec::default();
-        for bad in [&b""[..], b"hello", &[0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3], &[0x1F, 0x8B, 0, 0]] {
+        for bad in [
+            &b""[..],
+            b"hello",
+            &[0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3],
+            &[0x1F, 0x8B, 0, 0],
+        ] {
             assert!(matches!(c.decode(bad), Err(Error::Corrupt(_))), "{bad:?}");
         }
     }

@@ -103,9 +103,11 @@ impl Attr {
             Value::Number(n) => Attr::N(n.to_string()),
             Value::String(s) => Attr::S(s.clone()),
             Value::Array(a) => Attr::L(a.iter().map(Attr::from_json).collect()),
-            Value::Object(o) => {
-                Attr::M(o.iter().map(|(k, v)| (k.clone(), Attr::from_json(v))).collect())
-            }
+            Value::Object(o) => Attr::M(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Attr::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -185,10 +187,7 @@ impl<'a> ItemReader<'a> {
     }
 
     fn err(&self, name: &str, want: &str) -> Error {
-        let got = self
-            .item
-            .get(name)
-            .map_or("nothing", |a| a.type_name());
+        let got = self.item.get(name).map_or("nothing", |a| a.type_name());
         Error::corrupt(format!(
             "{}: attribute {name} should be {want}, found {got}",
             self.table
@@ -303,7 +302,11 @@ impl<'a> ItemReader<'a> {
 
 /// Builds the `M` attribute of a name→float map.
 pub fn f64_map_attr(map: &BTreeMap<String, f64>) -> Attr {
-    Attr::M(map.iter().map(|(k, v)| (k.clone(), Attr::float(*v))).collect())
+    Attr::M(
+        map.iter()
+            .map(|(k, v)| (k.clone(), Attr::float(*v)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

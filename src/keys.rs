@@ -31,10 +31,7 @@ pub fn validate_part(field: &str, value: &str) -> Result<()> {
         return Err(Error::invalid(field, "must not contain '#'"));
     }
     if value.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(())
 }

@@ -113,7 +113,10 @@ pub async fn save_block_scores(
             .retention
             .set_protected(
                 hotkey,
-                &format!("historical top-3: rank {} at block {block_number}", rank + 1),
+                &format!(
+                    "historical top-3: rank {} at block {block_number}",
+                    rank + 1
+                ),
             )
             .await?;
     }

@@ -372,8 +372,14 @@ mod tests {
             Table::from_prefixed("affine", "affine_sample_results"),
             Some(Table::SampleResults)
         );
-        assert_eq!(Table::from_prefixed("affine", "affine_dev_sample_results"), None);
-        assert_eq!(Table::from_prefixed("affine_dev", "affine_sample_results"), None);
+        assert_eq!(
+            Table::from_prefixed("affine", "affine_dev_sample_results"),
+            None
+        );
+        assert_eq!(
+            Table::from_prefixed("affine_dev", "affine_sample_results"),
+            None
+        );
         assert_eq!(Table::from_prefixed("affine", "affinex_scores"), None);
     }
 

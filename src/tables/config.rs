@@ -177,7 +177,12 @@ impl ParamValue {
 
     /// Reads a stored attribute as `ty`; a mismatch is corrupt data.
     pub fn from_attr(ty: ParamType, attr: &Attr) -> Result<ParamValue> {
-        let mismatch = || Error::corrupt(format!("{TABLE}: param_value is {} but param_type is {ty}", attr.type_name()));
+        let mismatch = || {
+            Error::corrupt(format!(
+                "{TABLE}: param_value is {} but param_type is {ty}",
+                attr.type_name()
+            ))
+        };
         Ok(match (ty, attr) {
             (ParamType::Str, Attr::S(s)) => ParamValue::Str(s.clone()),
             (ParamType::Int, Attr::N(_)) => match attr.to_json()? {
@@ -188,9 +193,12 @@ impl ParamValue {
                 },
                 _ => return Err(mismatch()),
             },
-            (ParamType::Float, Attr::N(n)) => {
-                ParamValue::Float(n.parse().ok().filter(|f: &f64| f.is_finite()).ok_or_else(mismatch)?)
-            }
+            (ParamType::Float, Attr::N(n)) => ParamValue::Float(
+                n.parse()
+                    .ok()
+                    .filter(|f: &f64| f.is_finite())
+                    .ok_or_else(mismatch)?,
+            ),
             (ParamType::Bool, Attr::Bool(b)) => ParamValue::Bool(*b),
             (ParamType::Dict, Attr::M(_)) => match attr.to_json()? {
                 Value::Object(m) => ParamValue::Dict(m),

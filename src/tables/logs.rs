@@ -37,7 +37,10 @@ impl LogStatus {
         match s {
             "success" => Ok(LogStatus::Success),
             "failed" => Ok(LogStatus::Failed),
-            _ => Err(Error::invalid("status", format!("{s:?} is not success or failed"))),
+            _ => Err(Error::invalid(
+                "status",
+                format!("{s:?} is not success or failed"),
+            )),
         }
     }
 }
@@ -136,8 +139,14 @@ impl ExecutionLog {
         item.insert("status".into(), Attr::s(self.status.as_str()));
         item.insert("env".into(), Attr::s(&self.env));
         item.insert("error_type".into(), Attr::opt_s(self.error_type.as_deref()));
-        item.insert("error_message".into(), Attr::opt_s(self.error_message.as_deref()));
-        item.insert("execution_time_ms".into(), Attr::int(self.execution_time_ms));
+        item.insert(
+            "error_message".into(),
+            Attr::opt_s(self.error_message.as_deref()),
+        );
+        item.insert(
+            "execution_time_ms".into(),
+            Attr::int(self.execution_time_ms),
+        );
         item.insert("timestamp".into(), Attr::int(self.timestamp));
         item.insert("ttl".into(), Attr::int(self.ttl));
         item
@@ -256,6 +265,9 @@ pub trait LogStore: Send + Sync {
     async fn get_error_summary(&self, miner_hotkey: &str, window_s: i64) -> Result<ErrorSummary>;
 
     /// Statistics of logs with `timestamp >= now - window_s` (see [`execution_stats`]).
-    async fn get_execution_stats(&self, miner_hotkey: &str, window_s: i64)
-        -> Result<ExecutionStats>;
+    async fn get_execution_stats(
+        &self,
+        miner_hotkey: &str,
+        window_s: i64,
+    ) -> Result<ExecutionStats>;
 }

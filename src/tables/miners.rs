@@ -50,7 +50,12 @@ impl FromStr for ChutesStatus {
             "hot" => ChutesStatus::Hot,
             "cold" => ChutesStatus::Cold,
             "unknown" => ChutesStatus::Unknown,
-            _ => return Err(Error::invalid("chutes_status", format!("{s:?} is not hot, cold or unknown"))),
+            _ => {
+                return Err(Error::invalid(
+                    "chutes_status",
+                    format!("{s:?} is not hot, cold or unknown"),
+                ))
+            }
         })
     }
 }
@@ -176,20 +181,41 @@ impl MinerMetadata {
         item.insert("current_revision".into(), Attr::s(&self.current_revision));
         item.insert("model_hash".into(), Attr::s(&self.model_hash));
         item.insert("model_name".into(), Attr::s(&self.model_name));
-        item.insert("chutes_slug".into(), Attr::opt_s(self.chutes_slug.as_deref()));
+        item.insert(
+            "chutes_slug".into(),
+            Attr::opt_s(self.chutes_slug.as_deref()),
+        );
         item.insert("chutes_status".into(), Attr::s(self.chutes_status.as_str()));
-        item.insert("chutes_last_checked".into(), Attr::int(self.chutes_last_checked));
-        item.insert("last_commit_block".into(), Attr::opt_int(self.last_commit_block));
-        item.insert("first_commit_block".into(), Attr::opt_int(self.first_commit_block));
+        item.insert(
+            "chutes_last_checked".into(),
+            Attr::int(self.chutes_last_checked),
+        );
+        item.insert(
+            "last_commit_block".into(),
+            Attr::opt_int(self.last_commit_block),
+        );
+        item.insert(
+            "first_commit_block".into(),
+            Attr::opt_int(self.first_commit_block),
+        );
         item.insert("updated_at".into(), Attr::int(self.updated_at));
         item.insert("total_samples".into(), Attr::int(self.total_samples));
         item.insert("success_count".into(), Attr::int(self.success_count));
         item.insert("error_count".into(), Attr::int(self.error_count));
-        item.insert("last_sample_time".into(), Attr::opt_int(self.last_sample_time));
+        item.insert(
+            "last_sample_time".into(),
+            Attr::opt_int(self.last_sample_time),
+        );
         item.insert("is_paused".into(), Attr::Bool(self.is_paused));
-        item.insert("pause_reason".into(), Attr::opt_s(self.pause_reason.as_deref()));
+        item.insert(
+            "pause_reason".into(),
+            Attr::opt_s(self.pause_reason.as_deref()),
+        );
         item.insert("pause_until".into(), Attr::opt_int(self.pause_until));
-        item.insert("consecutive_errors".into(), Attr::int(self.consecutive_errors));
+        item.insert(
+            "consecutive_errors".into(),
+            Attr::int(self.consecutive_errors),
+        );
         item
     }
 

@@ -55,8 +55,14 @@ impl RetentionPolicy {
             Attr::opt_s(self.protection_reason.as_deref()),
         );
         item.insert("retention_days".into(), Attr::int(self.retention_days));
-        item.insert("last_cleanup_at".into(), Attr::opt_int(self.last_cleanup_at));
-        item.insert("protected_since".into(), Attr::opt_int(self.protected_since));
+        item.insert(
+            "last_cleanup_at".into(),
+            Attr::opt_int(self.last_cleanup_at),
+        );
+        item.insert(
+            "protected_since".into(),
+            Attr::opt_int(self.protected_since),
+        );
         item
     }
 
@@ -99,7 +105,11 @@ impl RetentionPolicy {
         RetentionPolicy {
             miner_hotkey: miner_hotkey.to_string(),
             is_protected,
-            protection_reason: if is_protected { protection_reason } else { None },
+            protection_reason: if is_protected {
+                protection_reason
+            } else {
+                None
+            },
             retention_days,
             last_cleanup_at: existing.and_then(|p| p.last_cleanup_at),
             protected_since,

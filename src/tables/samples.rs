@@ -179,7 +179,10 @@ impl Sample {
     pub fn validate(&self) -> Result<()> {
         self.key().validate()?;
         if !self.score.is_finite() {
-            return Err(Error::invalid("score", format!("{} is not a finite number", self.score)));
+            return Err(Error::invalid(
+                "score",
+                format!("{} is not a finite number", self.score),
+            ));
         }
         Ok(())
     }
@@ -286,12 +289,18 @@ pub fn miner_order(a: &Sample, b: &Sample) -> std::cmp::Ordering {
 /// The order of [`SampleStore::get_samples_by_env`]: by timestamp, then
 /// miner, revision and sample id.
 pub fn env_order(a: &Sample, b: &Sample) -> std::cmp::Ordering {
-    (a.timestamp, &a.miner_hotkey, &a.model_revision, &a.sample_id).cmp(&(
-        b.timestamp,
-        &b.miner_hotkey,
-        &b.model_revision,
-        &b.sample_id,
-    ))
+    (
+        a.timestamp,
+        &a.miner_hotkey,
+        &a.model_revision,
+        &a.sample_id,
+    )
+        .cmp(&(
+            b.timestamp,
+            &b.miner_hotkey,
+            &b.model_revision,
+            &b.sample_id,
+        ))
 }
 
 /// Storage of evaluated samples.
@@ -307,8 +316,11 @@ pub trait SampleStore: Send + Sync {
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>>;
 
     /// One sample by key.
-    async fn get_sample(&self, key: &SampleKey, conversation: Conversation)
-        -> Result<Option<Sample>>;
+    async fn get_sample(
+        &self,
+        key: &SampleKey,
+        conversation: Conversation,
+    ) -> Result<Option<Sample>>;
 
     /// Samples of one miner and revision, ordered by [`miner_order`]
     /// (reversed when `newest_first`), env filter applied before the limit.

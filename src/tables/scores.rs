@@ -109,7 +109,10 @@ impl Score {
             Attr::float(self.confidence_interval_upper),
         );
         item.insert("average_score".into(), Attr::float(self.average_score));
-        item.insert("scores_by_layer".into(), f64_map_attr(&self.scores_by_layer));
+        item.insert(
+            "scores_by_layer".into(),
+            f64_map_attr(&self.scores_by_layer),
+        );
         item.insert("scores_by_env".into(), f64_map_attr(&self.scores_by_env));
         item.insert("total_samples".into(), Attr::int(self.total_samples));
         item.insert("is_eligible".into(), Attr::Bool(self.is_eligible));
@@ -144,7 +147,10 @@ impl Score {
 /// Checks a block number (≥ 0).
 pub fn validate_block(block_number: i64) -> Result<()> {
     if block_number < 0 {
-        return Err(Error::invalid("block_number", format!("{block_number} is negative")));
+        return Err(Error::invalid(
+            "block_number",
+            format!("{block_number} is negative"),
+        ));
     }
     Ok(())
 }
@@ -158,7 +164,10 @@ pub fn validate_snapshot(block_number: i64, scores: &[Score]) -> Result<()> {
         if s.block_number != block_number {
             return Err(Error::invalid(
                 "block_number",
-                format!("row of {} is for block {}, not {block_number}", s.miner_hotkey, s.block_number),
+                format!(
+                    "row of {} is for block {}, not {block_number}",
+                    s.miner_hotkey, s.block_number
+                ),
             ));
         }
         if !seen.insert(&s.miner_hotkey) {
@@ -172,7 +181,13 @@ pub fn validate_snapshot(block_number: i64, scores: &[Score]) -> Result<()> {
 }
 
 /// The header item of a snapshot of `block_number` in `status`.
-pub fn snapshot_header(block_number: i64, status: &str, miner_count: usize, calculated_at: i64, ttl: i64) -> Item {
+pub fn snapshot_header(
+    block_number: i64,
+    status: &str,
+    miner_count: usize,
+    calculated_at: i64,
+    ttl: i64,
+) -> Item {
     let mut item = Item::new();
     item.insert(PK.into(), Attr::S(keys::score_pk(block_number)));
     item.insert(SK.into(), Attr::s(keys::SNAPSHOT_SK));
@@ -198,7 +213,11 @@ pub fn latest_of(block_number: i64, mut scores: Vec<Score>) -> LatestScores {
     scores.sort_by(|a, b| a.miner_hotkey.cmp(&b.miner_hotkey));
     LatestScores {
         block_number,
-        calculated_at: scores.iter().map(|s| s.calculated_at).max().unwrap_or_default(),
+        calculated_at: scores
+            .iter()
+            .map(|s| s.calculated_at)
+            .max()
+            .unwrap_or_default(),
         scores,
     }
 }
@@ -243,6 +262,9 @@ pub trait ScoreStore: Send + Sync {
 
     /// The miner's rows among the `blocks` most recent visible blocks that
     /// have live rows, newest block first.
-    async fn get_miner_score_history(&self, miner_hotkey: &str, blocks: usize)
-        -> Result<Vec<Score>>;
+    async fn get_miner_score_history(
+        &self,
+        miner_hotkey: &str,
+        blocks: usize,
+    ) -> Result<Vec<Score>>;
 }

@@ -54,7 +54,12 @@ impl FromStr for TaskStatus {
             "running" => TaskStatus::Running,
             "completed" => TaskStatus::Completed,
             "failed" => TaskStatus::Failed,
-            _ => return Err(Error::invalid("status", format!("{s:?} is not a task status"))),
+            _ => {
+                return Err(Error::invalid(
+                    "status",
+                    format!("{s:?} is not a task status"),
+                ))
+            }
         })
     }
 }
@@ -131,7 +136,10 @@ impl NewTask {
         keys::validate_part("env", &self.env)?;
         let days = self.ttl_days.unwrap_or(ttl::TASK_TTL_DAYS);
         if days <= 0 {
-            return Err(Error::invalid("ttl_days", format!("{days} must be at least 1")));
+            return Err(Error::invalid(
+                "ttl_days",
+                format!("{days} must be at least 1"),
+            ));
         }
         keys::validate_timestamp("created_at", now_ms)?;
         let created_at = now_ms.div_euclid(1000);
