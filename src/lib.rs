@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod clock;
 pub mod codec;
+pub mod corpus;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
