@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use affine_db::{Result, Store};
 use clap::Subcommand;
 
+mod bench;
 mod cleanup;
 mod config;
 mod init;
@@ -87,6 +88,8 @@ pub enum Command {
     Import(snapshot::ImportArgs),
     /// Copy every item of one store into another (`--from URL --to URL`)
     Copy(snapshot::CopyArgs),
+    /// Run a validator-shaped mixed workload and print throughput and latency percentiles
+    Bench(bench::Args),
 }
 
 impl Command {
@@ -112,6 +115,7 @@ impl Command {
             Command::Export(a) => snapshot::export(a, ctx).await,
             Command::Import(a) => snapshot::import(a, ctx).await,
             Command::Copy(a) => snapshot::copy(a, ctx).await,
+            Command::Bench(a) => bench::run(a, ctx).await,
         }
     }
 }
