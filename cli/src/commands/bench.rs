@@ -155,13 +155,13 @@ fn plan(i: u64, snapshot_every: u64) -> Vec<Op> {
         Op::CompleteTask,
         Op::LogExecution,
     ];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         ops.push(Op::ReadLatestScores);
     }
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         ops.push(Op::ReadSamples);
     }
-    if i % snapshot_every == 0 {
+    if i.is_multiple_of(snapshot_every) {
         ops.push(Op::SaveScores);
     }
     ops
