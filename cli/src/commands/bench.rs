@@ -221,6 +221,38 @@ fn iteration_seed(seed: u64, i: u64) -> u64 {
 }
 
 impl Bench {
+    /// A run with a fresh id: its own miners and a first score block chosen
+    /// from the id.
+    fn new(store: Store, args: &Args, bar: Option<ProgressBar>) -> Bench {
+        let id = uuid::Uuid::new_v4();
+        let run = id.simple().to_string()[..12].to_string();
+        let miners = (0..args.miners)
+            .map(|n| Miner {
+                hotkey: format!("bench-{run}-{n}"),
+                revision: format!("bench-rev-{n}"),
+                model_hash: format!("bench-hash-{n}"),
+                uid: n as i64,
+            })
+            .collect();
+        Bench {
+            store,
+            validator: format!("bench-{run}-validator"),
+            run,
+            miners,
+            seed: args.seed,
+            ops: args.ops,
+            snapshot_every: args.snapshot_every,
+            tickets: AtomicU64::new(0),
+            iterations: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            blocks: tokio::sync::Mutex::new(Blocks {
+                next: 1 + (id.as_u128() % (BLOCK_CEILING as u128 / 2)) as i64,
+                written: Vec::new(),
+            }),
+            bar,
+        }
+    }
+
     /// Takes the right to run one more operation.
     fn take_ticket(&self) -> bool {
         !self.stop.load(Ordering::SeqCst) && self.tickets.fetch_add(1, Ordering::SeqCst) < self.ops
@@ -756,20 +788,6 @@ fn with_note(err: Error, note: &str) -> Error {
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
     args.validate()?;
     let store = ctx.store().await?;
-    store.admin.init().await?;
-    let backend = store.admin.describe();
-    let before = store.admin.stats().await?;
-
-    let id = uuid::Uuid::new_v4();
-    let run = id.simple().to_string()[..12].to_string();
-    let miners = (0..args.miners)
-        .map(|n| Miner {
-            hotkey: format!("bench-{run}-{n}"),
-            revision: format!("bench-rev-{n}"),
-            model_hash: format!("bench-hash-{n}"),
-            uid: n as i64,
-        })
-        .collect();
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(args.ops);
         bar.set_style(
@@ -779,23 +797,43 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         );
         bar
     });
-    let bench = Arc::new(Bench {
-        store: store.clone(),
-        validator: format!("bench-{run}-validator"),
-        run: run.clone(),
-        miners,
-        seed: args.seed,
-        ops: args.ops,
-        snapshot_every: args.snapshot_every,
-        tickets: AtomicU64::new(0),
-        iterations: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-        blocks: tokio::sync::Mutex::new(Blocks {
-            next: 1 + (id.as_u128() % (BLOCK_CEILING as u128 / 2)) as i64,
-            written: Vec::new(),
-        }),
-        bar: bar.clone(),
-    });
+    match execute(store, &args, bar).await? {
+        Outcome::Done(report) => {
+            if args.json {
+                output::json(&report)?;
+            } else {
+                report.print_human()?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Interrupted(what) => {
+            eprintln!(
+                "error: bench interrupted; {}",
+                what.replace(['\n', '\r'], " ")
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// How a run that did not fail ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Every operation ran.
+    Done(Report),
+    /// Stopped by Ctrl-C; what became of the data.
+    Interrupted(String),
+}
+
+/// Runs the workload on `store` and cleans up (unless `--keep`). An
+/// operation error is returned after the cleanup was attempted.
+async fn execute(store: Store, args: &Args, bar: Option<ProgressBar>) -> Result<Outcome> {
+    store.admin.init().await?;
+    let backend = store.admin.describe();
+    let before = store.admin.stats().await?;
+
+    let bench = Arc::new(Bench::new(store.clone(), args, bar.clone()));
+    let run = bench.run.clone();
 
     let mut failure: Option<Error> = bench.register_miners().await.err();
     let mut interrupted = false;
@@ -859,16 +897,11 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         });
     }
     if interrupted {
-        let what = match cleanup {
+        return Ok(Outcome::Interrupted(match cleanup {
             Some(Err(c)) => format!("the cleanup failed: {c}"),
             Some(Ok(())) => "everything it wrote is deleted".to_string(),
             None => format!("its data is kept under hotkeys bench-{run}-*"),
-        };
-        eprintln!(
-            "error: bench interrupted; {}",
-            what.replace(['\n', '\r'], " ")
-        );
-        return Ok(ExitCode::from(130));
+        }));
     }
     let (cleaned_up, stats_unchanged, stats_diff) = match cleanup {
         None => (false, None, BTreeMap::new()),
@@ -907,12 +940,7 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         stats_unchanged,
         stats_diff,
     };
-    if args.json {
-        output::json(&report)?;
-    } else {
-        report.print_human()?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done(report))
 }
 
 #[cfg(test)]
@@ -989,6 +1017,207 @@ mod tests {
         ] {
             assert!(matches!(bad.validate(), Err(Error::InvalidInput { .. })));
         }
+    }
+
+    use affine_db::admin::scan_all;
+    use affine_db::clock::system_clock;
+    use affine_db::tables::samples::{Sample, SampleKey, SampleStore};
+    use affine_db_sqlite::SqliteBackend;
+
+    async fn memory_store() -> Store {
+        let backend = SqliteBackend::open_in_memory(system_clock())
+            .await
+            .expect("in-memory SQLite");
+        Store::new(backend)
+    }
+
+    /// Every item of every table.
+    async fn everything(store: &Store) -> Vec<Vec<affine_db::Item>> {
+        let mut all = Vec::new();
+        for table in Table::ALL {
+            all.push(scan_all(store.admin.as_ref(), table).await.expect("scan"));
+        }
+        all
+    }
+
+    /// Samples that fail with `Unavailable` once `saves_left` saves are used.
+    struct FlakySamples {
+        inner: Arc<dyn SampleStore>,
+        saves_left: AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl SampleStore for FlakySamples {
+        async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
+            let left = self
+                .saves_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if left.is_err() {
+                return Err(Error::Unavailable("injected by the test".into()));
+            }
+            self.inner.save_sample(sample).await
+        }
+        async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
+            self.inner.save_samples(samples).await
+        }
+        async fn get_sample(&self, key: &SampleKey, c: Conversation) -> Result<Option<Sample>> {
+            self.inner.get_sample(key, c).await
+        }
+        async fn get_samples_by_miner(
+            &self,
+            hk: &str,
+            rev: &str,
+            query: &MinerSamplesQuery,
+        ) -> Result<Vec<Sample>> {
+            self.inner.get_samples_by_miner(hk, rev, query).await
+        }
+        async fn get_samples_by_env(
+            &self,
+            env: &str,
+            start_ms: i64,
+            end_ms: i64,
+            limit: Option<usize>,
+            c: Conversation,
+        ) -> Result<Vec<Sample>> {
+            self.inner
+                .get_samples_by_env(env, start_ms, end_ms, limit, c)
+                .await
+        }
+        async fn delete_samples_before(&self, hk: &str, rev: &str, before: i64) -> Result<usize> {
+            self.inner.delete_samples_before(hk, rev, before).await
+        }
+        async fn count_samples_before(&self, hk: &str, rev: &str, before: i64) -> Result<usize> {
+            self.inner.count_samples_before(hk, rev, before).await
+        }
+        async fn list_sample_owners(&self) -> Result<Vec<(String, String)>> {
+            self.inner.list_sample_owners().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_operation_error_stops_the_run_after_cleaning_up() {
+        let store = memory_store().await;
+        let flaky = Store {
+            samples: Arc::new(FlakySamples {
+                inner: store.samples.clone(),
+                saves_left: AtomicU64::new(5),
+            }),
+            ..store.clone()
+        };
+        let args = Args {
+            ops: 500,
+            concurrency: 3,
+            ..ok_args()
+        };
+        let err = execute(flaky, &args, None).await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+        let stats = store.admin.stats().await.unwrap();
+        assert!(stats.values().all(|&n| n == 0), "{stats:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_leaves_existing_data_exactly_as_it_was() {
+        let store = memory_store().await;
+        let real = "5RealMinerHotkey";
+        store
+            .miners
+            .save_metadata(MinerInfo {
+                miner_hotkey: real.into(),
+                current_revision: "r1".into(),
+                model_hash: "h1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store
+            .samples
+            .save_sample(NewSample {
+                miner_hotkey: real.into(),
+                model_revision: "r1".into(),
+                env: "SAT".into(),
+                conversation: json!([{"role": "user", "content": "hi"}]),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store
+            .tasks
+            .create_task(NewTask {
+                miner_hotkey: real.into(),
+                model_revision: "r1".into(),
+                env: "SAT".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store
+            .logs
+            .log_execution(NewLog {
+                miner_hotkey: real.into(),
+                uid: 1,
+                task_id: "t".into(),
+                status: LogStatus::Success,
+                env: "SAT".into(),
+                error_type: None,
+                error_message: None,
+                execution_time_ms: 10,
+            })
+            .await
+            .unwrap();
+        let real_block = 5_000_000;
+        let row = Score {
+            block_number: real_block,
+            miner_hotkey: real.into(),
+            overall_score: 0.9,
+            ..Default::default()
+        };
+        rules::save_block_scores(&store, real_block, vec![row])
+            .await
+            .unwrap();
+        let before = everything(&store).await;
+
+        let args = Args {
+            ops: 300,
+            snapshot_every: 2,
+            ..ok_args()
+        };
+        let report = match execute(store.clone(), &args, None).await.unwrap() {
+            Outcome::Done(report) => report,
+            other => panic!("{other:?}"),
+        };
+        assert!(report.cleaned_up && report.stats_unchanged == Some(true));
+        assert!(report.operations["save_scores"].count > 0);
+        assert_eq!(everything(&store).await, before);
+        let latest = store.scores.get_latest_scores().await.unwrap().unwrap();
+        assert_eq!(latest.block_number, real_block);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_skips_blocks_that_hold_rows() {
+        let store = memory_store().await;
+        let taken = Score {
+            block_number: 7,
+            miner_hotkey: "someone".into(),
+            overall_score: 0.5,
+            ..Default::default()
+        };
+        store.scores.save_score(taken.clone()).await.unwrap();
+        let bench = Bench::new(store.clone(), &ok_args(), None);
+        bench.blocks.lock().await.next = 7;
+        bench.register_miners().await.unwrap();
+        bench
+            .save_scores(&mut StdRng::seed_from_u64(1))
+            .await
+            .unwrap();
+        let written = bench.blocks.lock().await.written.clone();
+        assert_eq!(written, vec![8]);
+        assert_eq!(
+            store.scores.get_scores_at_block(7).await.unwrap(),
+            vec![taken]
+        );
+        assert_eq!(store.scores.get_scores_at_block(8).await.unwrap().len(), 2);
+        bench.cleanup(Vec::new(), &written).await.unwrap();
+        assert_eq!(store.admin.stats().await.unwrap()[&Table::Scores], 1);
     }
 
     #[test]
