@@ -64,6 +64,10 @@ pub trait Admin: Send + Sync {
         limit: usize,
     ) -> Result<ScanPage>;
 
+    /// The raw items of `table` at these `(pk, sk)` keys (expired ones
+    /// included), in no particular order; keys without an item are left out.
+    async fn get_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<Vec<Item>>;
+
     /// Writes raw items into `table` as they are (batched), replacing items
     /// with the same keys.
     async fn put_items(&self, table: Table, items: Vec<Item>) -> Result<()>;

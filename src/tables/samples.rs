@@ -190,7 +190,10 @@ impl Sample {
     /// Builds the stored item, compressing the conversation with `codec`,
     /// and checks the item size. A sample without a conversation stores `null`.
     pub fn to_item(&self, codec: &Codec) -> Result<Item> {
-        let conversation = codec.encode(self.conversation.as_ref().unwrap_or(&Value::Null))?;
+        let conversation = codec.encode_for(
+            &self.env,
+            self.conversation.as_ref().unwrap_or(&Value::Null),
+        )?;
         let key = self.key();
         let mut item = Item::new();
         item.insert(PK.into(), Attr::S(key.pk()));

@@ -898,6 +898,10 @@ impl Admin for Model {
         Err(not_modelled("scan_page"))
     }
 
+    async fn get_items(&self, _: Table, _: Vec<(String, String)>) -> Result<Vec<Item>> {
+        Err(not_modelled("get_items"))
+    }
+
     async fn put_items(&self, _: Table, _: Vec<Item>) -> Result<()> {
         Err(not_modelled("put_items"))
     }

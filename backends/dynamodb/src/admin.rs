@@ -159,6 +159,15 @@ impl Admin for DynamoBackend {
         Ok(ScanPage { items, cursor })
     }
 
+    async fn get_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
+        let name = self.table_name(table);
+        batch::get(&self.client, name, &keys, None)
+            .await?
+            .iter()
+            .map(convert::from_map)
+            .collect()
+    }
+
     async fn put_items(&self, table: Table, items: Vec<Item>) -> Result<()> {
         let name = self.table_name(table);
         for item in &items {

@@ -168,6 +168,23 @@ impl Admin for SqliteBackend {
         Ok(ScanPage { items, cursor })
     }
 
+    async fn get_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db
+            .read(move |tx| {
+                let cols = Cols::all(table);
+                let sql = cols.select("WHERE \"pk\" = ?1 AND \"sk\" = ?2");
+                let mut out = Vec::with_capacity(keys.len());
+                for (pk, sk) in &keys {
+                    out.extend(cols.query(tx, &sql, params![pk, sk])?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     async fn put_items(&self, table: Table, items: Vec<Item>) -> Result<()> {
         let rows = items
             .iter()
