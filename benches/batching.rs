@@ -1,0 +1,533 @@
+//! Write batching: what saving samples one by one costs against saving them
+//! in one batch, on SQLite and on DynamoDB (moto), in samples per second.
+//!
+//! Groups:
+//!
+//! * `sqlite_save_samples`: the same [`SQLITE_SAMPLES`] corpus samples saved
+//!   to a fresh WAL database file (opened with `SqliteBackend::open`) per
+//!   iteration, three ways:
+//!   - `single`: one `save_sample` call per sample (one transaction each);
+//!   - `batched`: one `save_samples` call (one transaction);
+//!   - `floor`: the same conversations compressed with the same
+//!     `affine_db::Codec` plus a bare `rusqlite` `INSERT OR REPLACE` of the
+//!     same column values through one prepared statement in one transaction,
+//!     on the same schema, journal mode and `synchronous` setting. This is the
+//!     least a batched save can cost; the target is `batched >= 0.5 x floor`.
+//! * `dynamodb_writes` against the emulator at `AFFINE_TEST_DYNAMODB_ENDPOINT`
+//!   (start one with `scripts/moto.sh start`): `single_puts`, sequential
+//!   `save_sample` calls, against `batched_25_concurrent`, one `save_samples`
+//!   call (the backend splits it into 25-item BatchWriteItem requests and
+//!   keeps 4 of them in flight). Every iteration writes new sample ids into
+//!   one table set on a fresh prefix, deleted at the end. The target is
+//!   `batched >= 5 x single`. Without an endpoint the group is skipped with a
+//!   note on stderr, unless `AFFINE_REQUIRE_DYNAMODB=1`, which makes it fail.
+//!
+//! After the groups a one-line summary with the medians and ratios of this
+//! run goes to stdout (from this run's own per-sample timings, the same
+//! samples criterion analyses).
+//!
+//! Samples come from the fixture corpus (`../shared/data/r2-bucket`) or the
+//! directory named by `AFFINE_BENCH_CORPUS`.
+//!
+//! Run:
+//!
+//! ```text
+//! AFFINE_TEST_DYNAMODB_ENDPOINT=$(scripts/moto.sh start) cargo bench --bench batching
+//! scripts/moto.sh stop
+//! cargo test --bench batching     # test mode: every bench once, small counts
+//! ```
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use affine_db::clock::system_clock;
+use affine_db::corpus::{corpus_dir, load_samples};
+use affine_db::schema::{PK, SK};
+use affine_db::{Admin, Codec, NewSample, Sample, SampleStore, Table};
+use affine_db_dynamodb::{DynamoBackend, DynamoConfig};
+use affine_db_sqlite::SqliteBackend;
+use criterion::{Criterion, SamplingMode, Throughput};
+use rusqlite::types::ToSql;
+use tokio::runtime::Runtime;
+
+/// Samples per SQLite iteration (bench mode).
+const SQLITE_SAMPLES: usize = 256;
+/// Samples per `single_puts` iteration on DynamoDB (bench mode).
+const DYNAMO_SINGLE: usize = 50;
+/// Samples per `batched_25_concurrent` iteration on DynamoDB (bench mode).
+const DYNAMO_BATCHED: usize = 500;
+/// Criterion samples per benchmark.
+const SQLITE_SAMPLE_SIZE: usize = 20;
+const DYNAMO_SAMPLE_SIZE: usize = 10;
+
+const SQLITE_GROUP: &str = "sqlite_save_samples";
+const DYNAMO_GROUP: &str = "dynamodb_writes";
+const ENDPOINT_ENV: &str = "AFFINE_TEST_DYNAMODB_ENDPOINT";
+const REQUIRE_ENV: &str = "AFFINE_REQUIRE_DYNAMODB";
+
+/// Per benchmark (`group/function`): items per iteration and every
+/// `(iterations, elapsed)` pair criterion asked for, in order.
+#[derive(Default)]
+struct Timings(Mutex<BTreeMap<String, Series>>);
+
+/// The timings of one benchmark.
+struct Series {
+    /// Items written per iteration.
+    items: usize,
+    /// `(iterations, elapsed)` of each call, in order.
+    calls: Vec<(u64, Duration)>,
+}
+
+impl Timings {
+    fn record(&self, id: &str, items: usize, iters: u64, elapsed: Duration) {
+        let mut map = self.0.lock().unwrap();
+        let series = map.entry(id.to_string()).or_insert(Series {
+            items,
+            calls: Vec::new(),
+        });
+        series.calls.push((iters, elapsed));
+    }
+
+    /// Items per second at the median time per iteration of the last
+    /// `sample_size` calls (the measurement; earlier calls are warm-up).
+    fn rate(&self, id: &str, sample_size: usize) -> Option<f64> {
+        let map = self.0.lock().unwrap();
+        let Series { items, calls } = map.get(id)?;
+        let start = calls.len().saturating_sub(sample_size);
+        let mut per_iter: Vec<f64> = calls[start..]
+            .iter()
+            .map(|(n, d)| d.as_secs_f64() / *n as f64)
+            .collect();
+        per_iter.sort_by(f64::total_cmp);
+        let len = per_iter.len();
+        if len == 0 {
+            return None;
+        }
+        let median = (per_iter[(len - 1) / 2] + per_iter[len / 2]) / 2.0;
+        (median > 0.0).then(|| *items as f64 / median)
+    }
+}
+
+/// Whether criterion runs in test mode (every bench once): no `--bench` flag.
+fn test_mode() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
+/// `n` samples spread evenly over the corpus.
+fn pick(samples: &[NewSample], n: usize) -> Vec<NewSample> {
+    assert!(
+        samples.len() >= n,
+        "the corpus holds {} samples, the bench needs {n}",
+        samples.len()
+    );
+    let step = samples.len() / n;
+    samples.iter().step_by(step).take(n).cloned().collect()
+}
+
+/// `samples` with fresh sample ids, so a write never overwrites a row.
+fn fresh_ids(samples: &[NewSample]) -> Vec<NewSample> {
+    samples
+        .iter()
+        .map(|s| NewSample {
+            sample_id: Some(uuid::Uuid::new_v4().to_string()),
+            ..s.clone()
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- SQLite
+
+/// A fresh database file in its own temporary directory, schema created.
+async fn fresh_sqlite() -> (tempfile::TempDir, Arc<SqliteBackend>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = SqliteBackend::open(dir.path().join("bench.db"), system_clock())
+        .await
+        .expect("open sqlite");
+    (dir, backend)
+}
+
+/// One row as the backend stores it: the sample, its keys and its frame.
+struct Row<'a> {
+    sample: &'a Sample,
+    pk: String,
+    sk: String,
+    conversation: Vec<u8>,
+}
+
+impl Row<'_> {
+    /// The value of column `name`.
+    fn column(&self, name: &str) -> &dyn ToSql {
+        let s = self.sample;
+        match name {
+            PK => &self.pk,
+            SK => &self.sk,
+            "sample_id" => &s.sample_id,
+            "miner_hotkey" => &s.miner_hotkey,
+            "model_revision" => &s.model_revision,
+            "model_hash" => &s.model_hash,
+            "uid" => &s.uid,
+            "env" => &s.env,
+            "subset" => &s.subset,
+            "dataset_index" => &s.dataset_index,
+            "task_id" => &s.task_id,
+            "score" => &s.score,
+            "success" => &s.success,
+            "latency_ms" => &s.latency_ms,
+            "timestamp" => &s.timestamp,
+            "conversation_compressed" => &self.conversation,
+            "validator_hotkey" => &s.validator_hotkey,
+            "block_number" => &s.block_number,
+            "signature" => &s.signature,
+            other => {
+                panic!("the floor does not know sample_results column {other}; update the bench")
+            }
+        }
+    }
+}
+
+/// The floor: compress with `codec`, then one prepared `INSERT OR REPLACE`
+/// per row in one `BEGIN IMMEDIATE` transaction on a bare connection.
+fn floor_insert(conn: &mut rusqlite::Connection, codec: &Codec, samples: &[Sample]) {
+    let def = Table::SampleResults.def();
+    let names: Vec<&str> = [PK, SK]
+        .into_iter()
+        .chain(def.attrs.iter().map(|a| a.name))
+        .collect();
+    let sql = format!(
+        "INSERT OR REPLACE INTO \"{}\" ({}) VALUES ({})",
+        Table::SampleResults.name(),
+        names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (1..=names.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("begin");
+    {
+        let mut stmt = tx.prepare(&sql).expect("prepare");
+        for s in samples {
+            let key = s.key();
+            let row = Row {
+                sample: s,
+                pk: key.pk(),
+                sk: key.sk(),
+                conversation: codec
+                    .encode(s.conversation.as_ref().expect("a conversation"))
+                    .expect("encode"),
+            };
+            let values: Vec<&dyn ToSql> = names.iter().map(|n| row.column(n)).collect();
+            stmt.execute(values.as_slice()).expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+/// A bare connection to a fresh database made by the backend (same schema,
+/// WAL), with the backend's per-connection settings.
+fn floor_connection(rt: &Runtime) -> (tempfile::TempDir, rusqlite::Connection) {
+    let (dir, backend) = rt.block_on(fresh_sqlite());
+    let path = backend.path().expect("a file").to_path_buf();
+    drop(backend);
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.busy_timeout(affine_db_sqlite::BUSY_TIMEOUT)
+        .expect("busy");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal mode");
+    assert!(mode.eq_ignore_ascii_case("wal"), "journal mode {mode}");
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .expect("synchronous");
+    conn.pragma_update(None, "foreign_keys", false)
+        .expect("foreign keys");
+    (dir, conn)
+}
+
+fn sqlite_group(c: &mut Criterion, rt: &Runtime, corpus: &[NewSample], timings: &Timings) {
+    let n = if test_mode() { 32 } else { SQLITE_SAMPLES };
+    let samples = pick(corpus, n);
+    let mut group = c.benchmark_group(SQLITE_GROUP);
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(SQLITE_SAMPLE_SIZE)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(n as u64));
+
+    group.bench_function("single", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (dir, backend) = rt.block_on(fresh_sqlite());
+                let batch = samples.clone();
+                total += rt.block_on(async {
+                    let t = Instant::now();
+                    for s in batch {
+                        backend.save_sample(s).await.expect("save_sample");
+                    }
+                    t.elapsed()
+                });
+                drop((backend, dir));
+            }
+            timings.record(&format!("{SQLITE_GROUP}/single"), n, iters, total);
+            total
+        })
+    });
+
+    group.bench_function("batched", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (dir, backend) = rt.block_on(fresh_sqlite());
+                let batch = samples.clone();
+                total += rt.block_on(async {
+                    let t = Instant::now();
+                    let keys = backend.save_samples(batch).await.expect("save_samples");
+                    let elapsed = t.elapsed();
+                    assert_eq!(keys.len(), n);
+                    elapsed
+                });
+                drop((backend, dir));
+            }
+            timings.record(&format!("{SQLITE_GROUP}/batched"), n, iters, total);
+            total
+        })
+    });
+
+    group.bench_function("floor", |b| {
+        let codec = Codec::default();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (dir, mut conn) = floor_connection(rt);
+                let now = system_clock().now_ms();
+                let rows: Vec<Sample> = samples
+                    .iter()
+                    .map(|s| s.clone().into_sample(now).expect("valid sample"))
+                    .collect();
+                let t = Instant::now();
+                floor_insert(&mut conn, &codec, &rows);
+                total += t.elapsed();
+                let count: i64 = conn
+                    .query_row("SELECT COUNT(*) FROM \"sample_results\"", [], |r| r.get(0))
+                    .expect("count");
+                assert_eq!(count as usize, n);
+                drop((conn, dir));
+            }
+            timings.record(&format!("{SQLITE_GROUP}/floor"), n, iters, total);
+            total
+        })
+    });
+    group.finish();
+}
+
+// -------------------------------------------------------------- DynamoDB
+
+/// The emulator endpoint, or `None` (after saying why on stderr) when the
+/// group is skipped. Panics when it is required and missing.
+fn dynamo_endpoint() -> Option<String> {
+    match std::env::var(ENDPOINT_ENV) {
+        Ok(ep) if !ep.is_empty() => Some(ep),
+        _ if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") => panic!(
+            "{DYNAMO_GROUP}: {ENDPOINT_ENV} is unset but {REQUIRE_ENV}=1; start the emulator \
+             with `scripts/moto.sh start` and export its URL as {ENDPOINT_ENV}"
+        ),
+        _ => {
+            eprintln!(
+                "{DYNAMO_GROUP}: skipped: {ENDPOINT_ENV} is unset (start one with `scripts/moto.sh start`)"
+            );
+            None
+        }
+    }
+}
+
+fn set_default_env(key: &str, value: &str) {
+    if std::env::var_os(key).is_none() {
+        // Dummy credentials for the loopback emulator only.
+        std::env::set_var(key, value);
+    }
+}
+
+/// A backend on a fresh table prefix at `endpoint`, tables created.
+async fn dynamo_backend(endpoint: &str) -> Arc<DynamoBackend> {
+    set_default_env("AWS_ACCESS_KEY_ID", "affine-test");
+    set_default_env("AWS_SECRET_ACCESS_KEY", "affine-test");
+    set_default_env("AWS_REGION", "us-east-1");
+    std::env::remove_var("AWS_PROFILE");
+    let config = DynamoConfig {
+        prefix: format!("bench{}", uuid::Uuid::new_v4().simple()),
+        region: Some("us-east-1".into()),
+        endpoint: Some(endpoint.to_string()),
+    };
+    let backend = DynamoBackend::connect(config, system_clock())
+        .await
+        .expect("connect to the DynamoDB emulator");
+    backend.init().await.expect("create the bench tables");
+    backend
+}
+
+/// Deletes the bench's tables (best effort: a leftover table on a
+/// throwaway emulator is harmless).
+async fn drop_dynamo_tables(backend: &DynamoBackend) {
+    for table in Table::ALL {
+        let name = backend.table_name(table).to_string();
+        if let Err(e) = backend
+            .client()
+            .delete_table()
+            .table_name(&name)
+            .send()
+            .await
+        {
+            eprintln!("{DYNAMO_GROUP}: could not delete {name}: {e}");
+        }
+    }
+}
+
+fn dynamo_group(
+    c: &mut Criterion,
+    rt: &Runtime,
+    endpoint: &str,
+    corpus: &[NewSample],
+    timings: &Timings,
+) {
+    let (n_single, n_batched) = if test_mode() {
+        (10, 100)
+    } else {
+        (DYNAMO_SINGLE, DYNAMO_BATCHED)
+    };
+    let batched = pick(corpus, n_batched);
+    // An even spread of the batched set, so both ways write alike samples.
+    let single = pick(&batched, n_single);
+    // Created on first use, so a filter that skips this group touches nothing.
+    let backend: OnceCell<Arc<DynamoBackend>> = OnceCell::new();
+    let backend_ref = || backend.get_or_init(|| rt.block_on(dynamo_backend(endpoint)));
+
+    let mut group = c.benchmark_group(DYNAMO_GROUP);
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(DYNAMO_SAMPLE_SIZE)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+
+    group.throughput(Throughput::Elements(n_single as u64));
+    group.bench_function("single_puts", |b| {
+        let backend = backend_ref();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = fresh_ids(&single);
+                total += rt.block_on(async {
+                    let t = Instant::now();
+                    for s in batch {
+                        backend.save_sample(s).await.expect("save_sample");
+                    }
+                    t.elapsed()
+                });
+            }
+            timings.record(
+                &format!("{DYNAMO_GROUP}/single_puts"),
+                n_single,
+                iters,
+                total,
+            );
+            total
+        })
+    });
+
+    group.throughput(Throughput::Elements(n_batched as u64));
+    group.bench_function("batched_25_concurrent", |b| {
+        let backend = backend_ref();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = fresh_ids(&batched);
+                total += rt.block_on(async {
+                    let t = Instant::now();
+                    let keys = backend.save_samples(batch).await.expect("save_samples");
+                    let elapsed = t.elapsed();
+                    assert_eq!(keys.len(), n_batched);
+                    elapsed
+                });
+            }
+            timings.record(
+                &format!("{DYNAMO_GROUP}/batched_25_concurrent"),
+                n_batched,
+                iters,
+                total,
+            );
+            total
+        })
+    });
+    group.finish();
+
+    if let Some(backend) = backend.get() {
+        rt.block_on(drop_dynamo_tables(backend));
+    }
+}
+
+// --------------------------------------------------------------- summary
+
+fn fmt_rate(rate: Option<f64>) -> String {
+    rate.map_or("n/a".into(), |r| format!("{r:.0}/s"))
+}
+
+fn summary(timings: &Timings) -> String {
+    let rate = |id: &str, size| timings.rate(id, size);
+    let s_single = rate("sqlite_save_samples/single", SQLITE_SAMPLE_SIZE);
+    let s_batched = rate("sqlite_save_samples/batched", SQLITE_SAMPLE_SIZE);
+    let s_floor = rate("sqlite_save_samples/floor", SQLITE_SAMPLE_SIZE);
+    let d_single = rate("dynamodb_writes/single_puts", DYNAMO_SAMPLE_SIZE);
+    let d_batched = rate("dynamodb_writes/batched_25_concurrent", DYNAMO_SAMPLE_SIZE);
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a / b),
+        _ => None,
+    };
+    let verdict = |r: Option<f64>, target: f64| match r {
+        Some(r) if r >= target => "ok",
+        Some(_) => "BELOW TARGET",
+        None => "not measured",
+    };
+    let floor_ratio = ratio(s_batched, s_floor);
+    let dynamo_ratio = ratio(d_batched, d_single);
+    format!(
+        "summary (medians, items/s): sqlite single={} batched={} floor={}; \
+         sqlite batched/floor = {} (target >= 0.5: {}); \
+         dynamodb single={} batched={}; dynamodb batched/single = {} (target >= 5x: {})",
+        fmt_rate(s_single),
+        fmt_rate(s_batched),
+        fmt_rate(s_floor),
+        floor_ratio.map_or("n/a".into(), |r| format!("{r:.2}")),
+        verdict(floor_ratio, 0.5),
+        fmt_rate(d_single),
+        fmt_rate(d_batched),
+        dynamo_ratio.map_or("n/a".into(), |r| format!("{r:.1}x")),
+        verdict(dynamo_ratio, 5.0),
+    )
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dir = corpus_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let corpus = load_samples(&dir).expect("load the bench corpus");
+    // Before any group runs, so a required but missing emulator fails fast.
+    let endpoint = dynamo_endpoint();
+    let timings = Timings::default();
+    let mut c = Criterion::default().configure_from_args();
+    sqlite_group(&mut c, &rt, &corpus, &timings);
+    if let Some(endpoint) = &endpoint {
+        dynamo_group(&mut c, &rt, endpoint, &corpus, &timings);
+    }
+    c.final_summary();
+    println!("{}", summary(&timings));
+}
