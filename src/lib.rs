@@ -21,6 +21,7 @@ pub mod admin;
 pub mod clock;
 pub mod codec;
 pub mod corpus;
+pub mod dictionaries;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;

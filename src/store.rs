@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::admin::Admin;
 use crate::clock::SharedClock;
+use crate::codec::Codec;
 use crate::tables::config::ConfigStore;
 use crate::tables::logs::LogStore;
 use crate::tables::miners::MinerStore;
@@ -27,6 +28,10 @@ pub trait Backend:
 {
     /// The clock the backend reads "now" from.
     fn clock(&self) -> SharedClock;
+
+    /// The codec the backend encodes and decodes conversations with (shared,
+    /// so loading a dictionary into it takes effect on the backend's writes).
+    fn shared_codec(&self) -> Arc<Codec>;
 }
 
 /// Handles on one store's tables.
@@ -50,6 +55,8 @@ pub struct Store {
     pub admin: Arc<dyn Admin>,
     /// The store's clock.
     pub clock: SharedClock,
+    /// The codec the backend writes and reads conversations with.
+    pub codec: Arc<Codec>,
 }
 
 impl std::fmt::Debug for Store {
@@ -65,6 +72,7 @@ impl Store {
     pub fn new<B: Backend>(backend: Arc<B>) -> Store {
         Store {
             clock: backend.clock(),
+            codec: backend.shared_codec(),
             samples: backend.clone(),
             tasks: backend.clone(),
             logs: backend.clone(),

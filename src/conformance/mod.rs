@@ -21,6 +21,7 @@ mod basics;
 mod compat;
 mod concurrency;
 mod config;
+mod dictionaries;
 mod logs;
 mod miners;
 mod paging;
@@ -35,6 +36,7 @@ pub use basics::*;
 pub use compat::*;
 pub use concurrency::*;
 pub use config::*;
+pub use dictionaries::*;
 pub use logs::*;
 pub use miners::*;
 pub use paging::*;
@@ -70,6 +72,11 @@ impl Harness {
 macro_rules! conformance_suite {
     ($make:path) => {
         $crate::conformance_suite!(@tests $make;
+            activated_dictionary_writes_named_frames,
+            activating_an_unstored_dictionary_changes_nothing,
+            env_dictionary_overrides_the_default,
+            frame_of_an_unstored_dictionary_is_corrupt,
+            frames_of_dictionaries_stored_elsewhere_read,
             bad_key_parts_rejected_in_every_table,
             check_pause_expired_at_the_boundary,
             cleanup_deletes_exactly_the_expired_samples,

@@ -915,4 +915,8 @@ impl Backend for Model {
     fn clock(&self) -> SharedClock {
         self.clock.clone()
     }
+
+    fn shared_codec(&self) -> Arc<Codec> {
+        Arc::new(Codec::default())
+    }
 }

@@ -173,6 +173,10 @@ impl Backend for DynamoBackend {
     fn clock(&self) -> SharedClock {
         self.clock.clone()
     }
+
+    fn shared_codec(&self) -> Arc<Codec> {
+        self.codec.clone()
+    }
 }
 
 /// Connects and bundles the backend as a [`Store`].

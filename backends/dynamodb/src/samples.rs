@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use affine_db::dictionaries;
 use affine_db::schema::{ENV_TIMESTAMP_INDEX, PK, SK};
 use affine_db::tables::samples::{env_order, miner_order};
 use affine_db::{
@@ -65,7 +66,10 @@ impl DynamoBackend {
         Ok(())
     }
 
-    fn to_samples(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
+    async fn to_samples(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
+        if conversation == Conversation::Include {
+            dictionaries::ensure_readable(self.codec(), self, items).await?;
+        }
         let codec = (conversation == Conversation::Include).then_some(&**self.codec());
         items.iter().map(|i| Sample::from_item(i, codec)).collect()
     }
@@ -108,6 +112,7 @@ impl DynamoBackend {
 impl SampleStore for DynamoBackend {
     async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
         let sample = sample.into_sample(self.now_ms())?;
+        dictionaries::sync_if_due(self.codec(), self).await?;
         let item = sample.to_item(self.codec())?;
         self.put(T, &item).await?;
         Ok(sample)
@@ -115,6 +120,7 @@ impl SampleStore for DynamoBackend {
 
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
         let now = self.now_ms();
+        dictionaries::sync_if_due(self.codec(), self).await?;
         let mut keys = Vec::with_capacity(samples.len());
         let mut ops = Vec::with_capacity(samples.len());
         for s in samples {
@@ -134,7 +140,7 @@ impl SampleStore for DynamoBackend {
         key.validate()?;
         match self.get_live(T, &key.pk(), &key.sk()).await? {
             None => Ok(None),
-            Some(item) => Ok(self.to_samples(&[item], conversation)?.pop()),
+            Some(item) => Ok(self.to_samples(&[item], conversation).await?.pop()),
         }
     }
 
@@ -201,7 +207,7 @@ impl SampleStore for DynamoBackend {
                 i.remove(CONVERSATION);
             });
         }
-        self.to_samples(&items, q.conversation)
+        self.to_samples(&items, q.conversation).await
     }
 
     async fn get_samples_by_env(
@@ -251,7 +257,7 @@ impl SampleStore for DynamoBackend {
         if conversation == Conversation::Include {
             self.attach_conversations(&mut items).await?;
         }
-        self.to_samples(&items, conversation)
+        self.to_samples(&items, conversation).await
     }
 
     async fn delete_samples_before(

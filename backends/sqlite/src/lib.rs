@@ -107,6 +107,10 @@ impl Backend for SqliteBackend {
     fn clock(&self) -> SharedClock {
         self.clock.clone()
     }
+
+    fn shared_codec(&self) -> Arc<Codec> {
+        self.codec.clone()
+    }
 }
 
 /// Convenience: open and bundle as a Store.

@@ -5,7 +5,7 @@ use affine_db::schema::Table;
 use affine_db::tables::samples::{
     Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore,
 };
-use affine_db::{Codec, Item, Result};
+use affine_db::{dictionaries, Item, Result};
 use async_trait::async_trait;
 use rusqlite::params;
 
@@ -23,9 +23,16 @@ fn cols(conversation: Conversation) -> Cols {
     }
 }
 
-fn decode(items: Vec<Item>, codec: &Codec, conversation: Conversation) -> Result<Vec<Sample>> {
+async fn decode(
+    backend: &SqliteBackend,
+    items: Vec<Item>,
+    conversation: Conversation,
+) -> Result<Vec<Sample>> {
     let codec = match conversation {
-        Conversation::Include => Some(codec),
+        Conversation::Include => {
+            dictionaries::ensure_readable(&backend.codec, backend, &items).await?;
+            Some(&*backend.codec)
+        }
         Conversation::Skip => None,
     };
     items.iter().map(|i| Sample::from_item(i, codec)).collect()
@@ -40,6 +47,7 @@ fn validate_owner(miner_hotkey: &str, model_revision: &str) -> Result<()> {
 impl SampleStore for SqliteBackend {
     async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
         let sample = sample.into_sample(self.now_ms())?;
+        dictionaries::sync_if_due(&self.codec, self).await?;
         let row = row::to_row(T, &sample.to_item(&self.codec)?)?;
         self.db.write_tx(move |tx| row::put_row(tx, T, row)).await?;
         Ok(sample)
@@ -47,6 +55,7 @@ impl SampleStore for SqliteBackend {
 
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
         let now_ms = self.now_ms();
+        dictionaries::sync_if_due(&self.codec, self).await?;
         let mut keys = Vec::with_capacity(samples.len());
         let mut rows = Vec::with_capacity(samples.len());
         for s in samples {
@@ -83,7 +92,7 @@ impl SampleStore for SqliteBackend {
                 cols.query(tx, &sql, params![pk, sk])
             })
             .await?;
-        Ok(decode(items, &self.codec, conversation)?.into_iter().next())
+        Ok(decode(self, items, conversation).await?.into_iter().next())
     }
 
     async fn get_samples_by_miner(
@@ -111,7 +120,7 @@ impl SampleStore for SqliteBackend {
                 cols.query(tx, &sql, params![pk, env, limit])
             })
             .await?;
-        decode(items, &self.codec, query.conversation)
+        decode(self, items, query.conversation).await
     }
 
     async fn get_samples_by_env(
@@ -137,7 +146,7 @@ impl SampleStore for SqliteBackend {
                 cols.query(tx, &sql, params![env, start_ms, end_ms, limit])
             })
             .await?;
-        decode(items, &self.codec, conversation)
+        decode(self, items, conversation).await
     }
 
     async fn delete_samples_before(
