@@ -60,8 +60,10 @@ impl Dictionary {
 /// supports it silently returns a tiny dictionary, and sizes a few percent
 /// apart can differ by several points of ratio. So every eighth sample is
 /// held out, a few sizes up to `max_size` are tried on the rest, and the
-/// dictionary that compresses the held-out samples smallest wins. Too few
-/// samples is an input error; nothing is stored either way.
+/// dictionary that compresses the held-out samples smallest wins (sizes
+/// scaled to the data are among those tried, so a small corpus still gets
+/// a dictionary that fits it). Too few samples is an input error; nothing
+/// is stored either way.
 pub fn train_dictionary<S: AsRef<[u8]>>(
     samples: &[S],
     max_size: usize,
@@ -92,10 +94,19 @@ pub fn train_dictionary<S: AsRef<[u8]>>(
     }
     let mut best: Option<(usize, Dictionary)> = None;
     let mut last_error = None;
-    for size in [max_size, max_size * 3 / 4, max_size / 2, max_size / 4] {
-        if size < 4096 {
-            continue;
-        }
+    let train_bytes: usize = train.iter().map(|s| s.len()).sum();
+    let mut sizes = vec![
+        max_size,
+        max_size * 3 / 4,
+        max_size / 2,
+        max_size / 4,
+        train_bytes / 20,
+        train_bytes / 50,
+    ];
+    sizes.retain(|&s| (4096..=max_size).contains(&s));
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes.dedup();
+    for size in sizes {
         let dict = match zstd::dict::from_samples(&train, size)
             .map_err(|e| e.to_string())
             .and_then(|b| Dictionary::from_bytes(b).map_err(|e| e.to_string()))

@@ -22,12 +22,14 @@ pub mod clock;
 pub mod codec;
 pub mod corpus;
 pub mod dictionaries;
+pub mod dictionary_training;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
 pub mod item;
 pub mod keys;
 pub mod migrate;
+pub mod recompress;
 pub mod rules;
 pub mod schema;
 pub mod snapshot;

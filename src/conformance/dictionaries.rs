@@ -12,8 +12,10 @@ use super::basics::sample_with_id;
 use super::{Harness, T0_MS};
 use crate::codec::{frame_dictionary_id, train_dictionary, Codec, Dictionary, DEFAULT_LEVEL};
 use crate::dictionaries::{self, DictionaryInfo, Targets};
+use crate::dictionary_training::{train_from_store, TrainOptions};
 use crate::error::Error;
 use crate::item::{Attr, Item};
+use crate::recompress::{recompress, RecompressOptions};
 use crate::schema::Table;
 use crate::tables::samples::{Conversation, MinerSamplesQuery, SampleKey};
 
@@ -245,6 +247,146 @@ pub async fn activating_an_unstored_dictionary_changes_nothing(h: Harness) {
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     assert_eq!(
         dictionaries::targets(admin).await.unwrap(),
+        Targets::default()
+    );
+}
+
+async fn save_chats(h: &Harness, n: usize) -> Vec<SampleKey> {
+    let samples = (0..n)
+        .map(|i| {
+            let env = if i % 2 == 0 { "sat" } else { "abd" };
+            let mut s = sample_with_id("hk", "rev", env, 1_000 + i as i64, &format!("c{i:04}"));
+            s.conversation = chat("store", i);
+            s
+        })
+        .collect();
+    h.store.samples.save_samples(samples).await.unwrap()
+}
+
+fn train_opts() -> TrainOptions {
+    TrainOptions {
+        max_size: 8 << 10,
+        ..TrainOptions::default()
+    }
+}
+
+/// `train-dict` trains on the stored conversations, stores and activates the
+/// dictionary; `recompress` then rewrites every older frame (legacy gzip
+/// included) smaller, everything reads back unchanged, and a second run
+/// rewrites nothing.
+pub async fn train_then_recompress_rewrites_older_frames(h: Harness) {
+    let keys = save_chats(&h, 120).await;
+    let legacy = {
+        let mut s = sample_with_id("hk", "rev", "sat", 9_000, "legacy");
+        s.conversation = chat("store", 999);
+        let sample = s.into_sample(T0_MS).unwrap();
+        let mut item = sample.to_item(&Codec::default()).unwrap();
+        let raw = serde_json::to_vec(&chat("store", 999)).unwrap();
+        item.insert(
+            "conversation_compressed".into(),
+            Attr::B(crate::codec::gzip9(&raw)),
+        );
+        h.store
+            .admin
+            .put_items(Table::SampleResults, vec![item])
+            .await
+            .unwrap();
+        sample.key()
+    };
+    let report = train_from_store(&h.store, &train_opts(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.conversations_seen, 121);
+    assert_eq!(report.dictionary.samples, 121);
+    assert!(report.newly_stored);
+    assert_eq!(report.targets.default, Some(report.dictionary.id));
+    assert!(report.with_dictionary_bytes < report.stored_bytes);
+    let id = report.dictionary.id;
+
+    let sum = recompress(&h.store, &RecompressOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    assert!(sum.finished);
+    assert_eq!(sum.scanned, 121);
+    assert_eq!(sum.rewritten + sum.kept, 121);
+    assert!(sum.rewritten >= 100, "{sum:?}");
+    assert!(sum.bytes_after < sum.bytes_before);
+    assert_eq!(frame_dictionary_id(&raw_frame(&h, &legacy).await), Some(id));
+    for (i, key) in keys.iter().enumerate() {
+        let got = h
+            .store
+            .samples
+            .get_sample(key, Conversation::Include)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.conversation, Some(chat("store", i)));
+    }
+    let again = recompress(&h.store, &RecompressOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.rewritten, 0);
+    assert_eq!(again.current, sum.rewritten);
+    assert!(!again.resumed);
+}
+
+/// An interrupted recompress resumes where it stopped, with cumulative
+/// totals; a dry run writes nothing.
+pub async fn recompress_resumes_after_an_interruption(h: Harness) {
+    let keys = save_chats(&h, 90).await;
+    train_from_store(&h.store, &train_opts(), &|_| {})
+        .await
+        .unwrap();
+    let dry = recompress(
+        &h.store,
+        &RecompressOptions {
+            dry_run: true,
+            ..RecompressOptions::default()
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(dry.rewritten > 0);
+    assert_eq!(frame_dictionary_id(&raw_frame(&h, &keys[0]).await), None);
+
+    let opts = RecompressOptions {
+        batch_size: 40,
+        max_batches: Some(1),
+        ..RecompressOptions::default()
+    };
+    let first = recompress(&h.store, &opts, &|_| {}).await.unwrap();
+    assert!(!first.finished);
+    assert_eq!(first.scanned, 40);
+    let rest = recompress(
+        &h.store,
+        &RecompressOptions {
+            batch_size: 40,
+            ..RecompressOptions::default()
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(rest.resumed && rest.finished);
+    assert_eq!(rest.scanned, 90);
+    assert_eq!(rest.rewritten, dry.rewritten);
+    assert_eq!(rest.bytes_after, dry.bytes_after);
+}
+
+/// Training on too few conversations is an input error and stores nothing.
+pub async fn train_with_too_few_conversations_stores_nothing(h: Harness) {
+    save_chats(&h, 5).await;
+    let err = train_from_store(&h.store, &train_opts(), &|_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(dictionaries::list(&*h.store.admin)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        dictionaries::targets(&*h.store.admin).await.unwrap(),
         Targets::default()
     );
 }
