@@ -14,6 +14,7 @@ use clap::Subcommand;
 mod bench;
 mod cleanup;
 mod config;
+mod dictionaries;
 mod init;
 mod list;
 mod migrate;
@@ -88,6 +89,12 @@ pub enum Command {
     Import(snapshot::ImportArgs),
     /// Copy every item of one store into another (`--from URL --to URL`)
     Copy(snapshot::CopyArgs),
+    /// Train a zstd dictionary on the stored conversations and make new writes use it
+    TrainDict(dictionaries::TrainArgs),
+    /// The stored zstd dictionaries and which ones new writes use, as JSON
+    Dictionaries(dictionaries::ListArgs),
+    /// Rewrite stored conversations with the current dictionaries (batched, resumable)
+    Recompress(dictionaries::RecompressArgs),
     /// Run a validator-shaped mixed workload and print throughput and latency percentiles
     Bench(bench::Args),
 }
@@ -115,6 +122,9 @@ impl Command {
             Command::Export(a) => snapshot::export(a, ctx).await,
             Command::Import(a) => snapshot::import(a, ctx).await,
             Command::Copy(a) => snapshot::copy(a, ctx).await,
+            Command::TrainDict(a) => dictionaries::train(a, ctx).await,
+            Command::Dictionaries(a) => dictionaries::list(a, ctx).await,
+            Command::Recompress(a) => dictionaries::recompress_cmd(a, ctx).await,
             Command::Bench(a) => bench::run(a, ctx).await,
         }
     }
