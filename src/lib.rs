@@ -36,6 +36,7 @@ pub mod snapshot;
 pub mod store;
 pub mod tables;
 pub mod ttl;
+pub mod write_cost;
 
 pub use admin::{Admin, Capabilities, ScanPage};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
