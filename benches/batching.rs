@@ -59,9 +59,14 @@ const SQLITE_SAMPLES: usize = 256;
 const DYNAMO_SINGLE: usize = 50;
 /// Samples per `batched_25_concurrent` iteration on DynamoDB (bench mode).
 const DYNAMO_BATCHED: usize = 500;
-/// Criterion samples per benchmark.
+/// Criterion samples per SQLite benchmark.
 const SQLITE_SAMPLE_SIZE: usize = 20;
+/// Criterion samples per DynamoDB benchmark.
 const DYNAMO_SAMPLE_SIZE: usize = 10;
+/// Paired rounds (batched against floor) after the SQLite group.
+const PAIRED_ROUNDS_SQLITE: usize = 16;
+/// Paired rounds (batched against single) after the DynamoDB group.
+const PAIRED_ROUNDS_DYNAMO: usize = 6;
 
 const SQLITE_GROUP: &str = "sqlite_save_samples";
 const DYNAMO_GROUP: &str = "dynamodb_writes";
@@ -102,13 +107,67 @@ impl Timings {
             .map(|(n, d)| d.as_secs_f64() / *n as f64)
             .collect();
         per_iter.sort_by(f64::total_cmp);
-        let len = per_iter.len();
-        if len == 0 {
-            return None;
-        }
-        let median = (per_iter[(len - 1) / 2] + per_iter[len / 2]) / 2.0;
+        let median = median(&per_iter)?;
         (median > 0.0).then(|| *items as f64 / median)
     }
+
+    /// `Some(())` when benchmark `id` ran (criterion filters may skip it).
+    fn ran(&self, id: &str) -> Option<()> {
+        self.0.lock().unwrap().contains_key(id).then_some(())
+    }
+}
+
+/// A ratio of two ways' rates measured in paired rounds.
+#[derive(Debug, Clone, Copy)]
+struct Paired {
+    /// Median over the rounds of `rate(a) / rate(b)`.
+    ratio: f64,
+    /// How many rounds.
+    rounds: usize,
+}
+
+impl Paired {
+    /// The ratio when `a` writes `factor` times as many items per iteration as `b`.
+    fn scaled(self, factor: f64) -> Paired {
+        Paired {
+            ratio: self.ratio * factor,
+            ..self
+        }
+    }
+}
+
+/// Times one iteration of `a` and of `b` per round, back to back and in
+/// alternating order, so load changes on a shared machine hit both alike;
+/// `rate(a) / rate(b)` (for equal item counts) is the median of the
+/// per-round `time(b) / time(a)`.
+fn paired(
+    rounds: usize,
+    mut a: impl FnMut() -> Duration,
+    mut b: impl FnMut() -> Duration,
+) -> Paired {
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|r| {
+            let (ta, tb) = if r % 2 == 0 {
+                let ta = a();
+                (ta, b())
+            } else {
+                let tb = b();
+                (a(), tb)
+            };
+            tb.as_secs_f64() / ta.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Paired {
+        ratio: median(&ratios).unwrap_or(f64::NAN),
+        rounds,
+    }
+}
+
+/// The median of sorted values.
+fn median(sorted: &[f64]) -> Option<f64> {
+    let len = sorted.len();
+    (len > 0).then(|| (sorted[(len - 1) / 2] + sorted[len / 2]) / 2.0)
 }
 
 /// Whether criterion runs in test mode (every bench once): no `--bench` flag.
@@ -146,6 +205,17 @@ async fn fresh_sqlite() -> (tempfile::TempDir, Arc<SqliteBackend>) {
     let backend = SqliteBackend::open(dir.path().join("bench.db"), system_clock())
         .await
         .expect("open sqlite");
+    (dir, backend)
+}
+
+/// [`fresh_sqlite`], warmed up like a long-running backend: an empty
+/// `save_samples` writes nothing but does the once-a-minute work of a
+/// backend's first save (loading the dictionary targets, which opens a read
+/// connection), so the timed saves measure the steady state.
+async fn warm_sqlite() -> (tempfile::TempDir, Arc<SqliteBackend>) {
+    let (dir, backend) = fresh_sqlite().await;
+    let keys = backend.save_samples(Vec::new()).await.expect("warm up");
+    assert!(keys.is_empty());
     (dir, backend)
 }
 
@@ -251,9 +321,67 @@ fn floor_connection(rt: &Runtime) -> (tempfile::TempDir, rusqlite::Connection) {
     (dir, conn)
 }
 
-fn sqlite_group(c: &mut Criterion, rt: &Runtime, corpus: &[NewSample], timings: &Timings) {
-    let n = if test_mode() { 32 } else { SQLITE_SAMPLES };
-    let samples = pick(corpus, n);
+/// One `single` iteration: a warm fresh database, one `save_sample` per sample.
+fn sqlite_single_once(rt: &Runtime, samples: &[NewSample]) -> Duration {
+    let (dir, backend) = rt.block_on(warm_sqlite());
+    let batch = samples.to_vec();
+    let elapsed = rt.block_on(async {
+        let t = Instant::now();
+        for s in batch {
+            backend.save_sample(s).await.expect("save_sample");
+        }
+        t.elapsed()
+    });
+    drop((backend, dir));
+    elapsed
+}
+
+/// One `batched` iteration: a warm fresh database, one `save_samples` call.
+fn sqlite_batched_once(rt: &Runtime, samples: &[NewSample]) -> Duration {
+    let (dir, backend) = rt.block_on(warm_sqlite());
+    let batch = samples.to_vec();
+    let elapsed = rt.block_on(async {
+        let t = Instant::now();
+        let keys = backend.save_samples(batch).await.expect("save_samples");
+        let elapsed = t.elapsed();
+        assert_eq!(keys.len(), samples.len());
+        elapsed
+    });
+    drop((backend, dir));
+    elapsed
+}
+
+/// One `floor` iteration: a fresh database, compress + bare insert.
+fn sqlite_floor_once(rt: &Runtime, codec: &Codec, samples: &[NewSample]) -> Duration {
+    let (dir, mut conn) = floor_connection(rt);
+    let now = system_clock().now_ms();
+    let rows: Vec<Sample> = samples
+        .iter()
+        .map(|s| s.clone().into_sample(now).expect("valid sample"))
+        .collect();
+    let t = Instant::now();
+    floor_insert(&mut conn, codec, &rows);
+    let elapsed = t.elapsed();
+    let count: i64 = conn
+        .query_row("SELECT COUNT(*) FROM \"sample_results\"", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(usize::try_from(count).ok(), Some(samples.len()));
+    drop((conn, dir));
+    elapsed
+}
+
+/// Samples per SQLite iteration in this mode.
+fn sqlite_count() -> usize {
+    if test_mode() {
+        32
+    } else {
+        SQLITE_SAMPLES
+    }
+}
+
+fn sqlite_group(c: &mut Criterion, rt: &Runtime, samples: &[NewSample], timings: &Timings) {
+    let n = samples.len();
+    let codec = Codec::default();
     let mut group = c.benchmark_group(SQLITE_GROUP);
     group
         .sampling_mode(SamplingMode::Flat)
@@ -261,72 +389,37 @@ fn sqlite_group(c: &mut Criterion, rt: &Runtime, corpus: &[NewSample], timings: 
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Elements(n as u64));
-
-    group.bench_function("single", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (dir, backend) = rt.block_on(fresh_sqlite());
-                let batch = samples.clone();
-                total += rt.block_on(async {
-                    let t = Instant::now();
-                    for s in batch {
-                        backend.save_sample(s).await.expect("save_sample");
-                    }
-                    t.elapsed()
-                });
-                drop((backend, dir));
-            }
-            timings.record(&format!("{SQLITE_GROUP}/single"), n, iters, total);
-            total
-        })
-    });
-
-    group.bench_function("batched", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (dir, backend) = rt.block_on(fresh_sqlite());
-                let batch = samples.clone();
-                total += rt.block_on(async {
-                    let t = Instant::now();
-                    let keys = backend.save_samples(batch).await.expect("save_samples");
-                    let elapsed = t.elapsed();
-                    assert_eq!(keys.len(), n);
-                    elapsed
-                });
-                drop((backend, dir));
-            }
-            timings.record(&format!("{SQLITE_GROUP}/batched"), n, iters, total);
-            total
-        })
-    });
-
-    group.bench_function("floor", |b| {
-        let codec = Codec::default();
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (dir, mut conn) = floor_connection(rt);
-                let now = system_clock().now_ms();
-                let rows: Vec<Sample> = samples
-                    .iter()
-                    .map(|s| s.clone().into_sample(now).expect("valid sample"))
-                    .collect();
-                let t = Instant::now();
-                floor_insert(&mut conn, &codec, &rows);
-                total += t.elapsed();
-                let count: i64 = conn
-                    .query_row("SELECT COUNT(*) FROM \"sample_results\"", [], |r| r.get(0))
-                    .expect("count");
-                assert_eq!(count as usize, n);
-                drop((conn, dir));
-            }
-            timings.record(&format!("{SQLITE_GROUP}/floor"), n, iters, total);
-            total
-        })
-    });
+    let ways: [(&str, &dyn Fn() -> Duration); 3] = [
+        ("single", &|| sqlite_single_once(rt, samples)),
+        ("batched", &|| sqlite_batched_once(rt, samples)),
+        ("floor", &|| sqlite_floor_once(rt, &codec, samples)),
+    ];
+    for (name, once) in ways {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let total = (0..iters).map(|_| once()).sum();
+                timings.record(&format!("{SQLITE_GROUP}/{name}"), n, iters, total);
+                total
+            })
+        });
+    }
     group.finish();
+}
+
+/// `batched / floor` in items per second from paired rounds (each round
+/// times one iteration of both back to back, in alternating order, so load
+/// changes on a shared machine hit both alike): the median of the per-round
+/// ratios. `None` when the group did not run (filtered out).
+fn sqlite_paired(rt: &Runtime, samples: &[NewSample], timings: &Timings) -> Option<Paired> {
+    timings.ran(&format!("{SQLITE_GROUP}/batched"))?;
+    timings.ran(&format!("{SQLITE_GROUP}/floor"))?;
+    let codec = Codec::default();
+    let rounds = if test_mode() { 1 } else { PAIRED_ROUNDS_SQLITE };
+    Some(paired(
+        rounds,
+        || sqlite_batched_once(rt, samples),
+        || sqlite_floor_once(rt, &codec, samples),
+    ))
 }
 
 // -------------------------------------------------------------- DynamoDB
@@ -371,6 +464,10 @@ async fn dynamo_backend(endpoint: &str) -> Arc<DynamoBackend> {
         .await
         .expect("connect to the DynamoDB emulator");
     backend.init().await.expect("create the bench tables");
+    // Warm up like a long-running backend: an empty save writes nothing but
+    // does the once-a-minute work of a first save (dictionary targets).
+    let keys = backend.save_samples(Vec::new()).await.expect("warm up");
+    assert!(keys.is_empty());
     backend
 }
 
@@ -391,21 +488,55 @@ async fn drop_dynamo_tables(backend: &DynamoBackend) {
     }
 }
 
-fn dynamo_group(
-    c: &mut Criterion,
-    rt: &Runtime,
-    endpoint: &str,
-    corpus: &[NewSample],
-    timings: &Timings,
-) {
+/// One timed iteration of a DynamoDB way.
+type DynamoWay = fn(&Runtime, &DynamoBackend, &[NewSample]) -> Duration;
+
+/// One `single_puts` iteration: sequential `save_sample` calls of fresh ids.
+fn dynamo_single_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSample]) -> Duration {
+    let batch = fresh_ids(samples);
+    rt.block_on(async {
+        let t = Instant::now();
+        for s in batch {
+            backend.save_sample(s).await.expect("save_sample");
+        }
+        t.elapsed()
+    })
+}
+
+/// One `batched_25_concurrent` iteration: one `save_samples` of fresh ids.
+fn dynamo_batched_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSample]) -> Duration {
+    let batch = fresh_ids(samples);
+    rt.block_on(async {
+        let t = Instant::now();
+        let keys = backend.save_samples(batch).await.expect("save_samples");
+        let elapsed = t.elapsed();
+        assert_eq!(keys.len(), samples.len());
+        elapsed
+    })
+}
+
+/// The DynamoDB sample sets `(single, batched)` in this mode: the single set
+/// is an even spread of the batched one, so both ways write alike samples.
+fn dynamo_sets(corpus: &[NewSample]) -> (Vec<NewSample>, Vec<NewSample>) {
     let (n_single, n_batched) = if test_mode() {
         (10, 100)
     } else {
         (DYNAMO_SINGLE, DYNAMO_BATCHED)
     };
     let batched = pick(corpus, n_batched);
-    // An even spread of the batched set, so both ways write alike samples.
-    let single = pick(&batched, n_single);
+    (pick(&batched, n_single), batched)
+}
+
+/// Runs the DynamoDB group and its paired rounds; the tables are dropped
+/// afterwards. Returns `batched / single` from the paired rounds.
+fn dynamo_group(
+    c: &mut Criterion,
+    rt: &Runtime,
+    endpoint: &str,
+    corpus: &[NewSample],
+    timings: &Timings,
+) -> Option<Paired> {
+    let (single, batched) = dynamo_sets(corpus);
     // Created on first use, so a filter that skips this group touches nothing.
     let backend: OnceCell<Arc<DynamoBackend>> = OnceCell::new();
     let backend_ref = || backend.get_or_init(|| rt.block_on(dynamo_backend(endpoint)));
@@ -416,61 +547,42 @@ fn dynamo_group(
         .sample_size(DYNAMO_SAMPLE_SIZE)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-
-    group.throughput(Throughput::Elements(n_single as u64));
-    group.bench_function("single_puts", |b| {
-        let backend = backend_ref();
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let batch = fresh_ids(&single);
-                total += rt.block_on(async {
-                    let t = Instant::now();
-                    for s in batch {
-                        backend.save_sample(s).await.expect("save_sample");
-                    }
-                    t.elapsed()
-                });
-            }
-            timings.record(
-                &format!("{DYNAMO_GROUP}/single_puts"),
-                n_single,
-                iters,
-                total,
-            );
-            total
-        })
-    });
-
-    group.throughput(Throughput::Elements(n_batched as u64));
-    group.bench_function("batched_25_concurrent", |b| {
-        let backend = backend_ref();
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let batch = fresh_ids(&batched);
-                total += rt.block_on(async {
-                    let t = Instant::now();
-                    let keys = backend.save_samples(batch).await.expect("save_samples");
-                    let elapsed = t.elapsed();
-                    assert_eq!(keys.len(), n_batched);
-                    elapsed
-                });
-            }
-            timings.record(
-                &format!("{DYNAMO_GROUP}/batched_25_concurrent"),
-                n_batched,
-                iters,
-                total,
-            );
-            total
-        })
-    });
+    let ways: [(&str, &[NewSample], DynamoWay); 2] = [
+        ("single_puts", &single, dynamo_single_once),
+        ("batched_25_concurrent", &batched, dynamo_batched_once),
+    ];
+    for (name, samples, once) in ways {
+        let n = samples.len();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(name, |b| {
+            let backend = backend_ref();
+            b.iter_custom(|iters| {
+                let total = (0..iters).map(|_| once(rt, backend, samples)).sum();
+                timings.record(&format!("{DYNAMO_GROUP}/{name}"), n, iters, total);
+                total
+            })
+        });
+    }
     group.finish();
 
-    if let Some(backend) = backend.get() {
-        rt.block_on(drop_dynamo_tables(backend));
-    }
+    let backend = backend.get()?;
+    let ratio = (timings
+        .ran(&format!("{DYNAMO_GROUP}/single_puts"))
+        .is_some()
+        && timings
+            .ran(&format!("{DYNAMO_GROUP}/batched_25_concurrent"))
+            .is_some())
+    .then(|| {
+        let rounds = if test_mode() { 1 } else { PAIRED_ROUNDS_DYNAMO };
+        paired(
+            rounds,
+            || dynamo_batched_once(rt, backend, &batched),
+            || dynamo_single_once(rt, backend, &single),
+        )
+        .scaled(batched.len() as f64 / single.len() as f64)
+    });
+    rt.block_on(drop_dynamo_tables(backend));
+    ratio
 }
 
 // --------------------------------------------------------------- summary
@@ -479,37 +591,38 @@ fn fmt_rate(rate: Option<f64>) -> String {
     rate.map_or("n/a".into(), |r| format!("{r:.0}/s"))
 }
 
-fn summary(timings: &Timings) -> String {
-    let rate = |id: &str, size| timings.rate(id, size);
-    let s_single = rate("sqlite_save_samples/single", SQLITE_SAMPLE_SIZE);
-    let s_batched = rate("sqlite_save_samples/batched", SQLITE_SAMPLE_SIZE);
-    let s_floor = rate("sqlite_save_samples/floor", SQLITE_SAMPLE_SIZE);
-    let d_single = rate("dynamodb_writes/single_puts", DYNAMO_SAMPLE_SIZE);
-    let d_batched = rate("dynamodb_writes/batched_25_concurrent", DYNAMO_SAMPLE_SIZE);
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => Some(a / b),
-        _ => None,
-    };
-    let verdict = |r: Option<f64>, target: f64| match r {
+/// One summary line: the criterion median rates of `ways`, their ratio
+/// `a / b`, the paired ratio, and the verdict against `target` (on the
+/// paired ratio when there is one).
+fn summary_line(
+    group: &str,
+    timings: &Timings,
+    sample_size: usize,
+    ways: &[&str],
+    (a, b): (&str, &str),
+    paired: Option<Paired>,
+    target: f64,
+) -> String {
+    let rate = |name: &str| timings.rate(&format!("{group}/{name}"), sample_size);
+    let rates: Vec<String> = ways
+        .iter()
+        .map(|w| format!("{w}={}", fmt_rate(rate(w))))
+        .collect();
+    let median_ratio = rate(a).zip(rate(b)).map(|(x, y)| x / y);
+    let judged = paired.map(|p| p.ratio).or(median_ratio);
+    let verdict = match judged {
         Some(r) if r >= target => "ok",
         Some(_) => "BELOW TARGET",
         None => "not measured",
     };
-    let floor_ratio = ratio(s_batched, s_floor);
-    let dynamo_ratio = ratio(d_batched, d_single);
+    let fmt = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{r:.2}"));
     format!(
-        "summary (medians, items/s): sqlite single={} batched={} floor={}; \
-         sqlite batched/floor = {} (target >= 0.5: {}); \
-         dynamodb single={} batched={}; dynamodb batched/single = {} (target >= 5x: {})",
-        fmt_rate(s_single),
-        fmt_rate(s_batched),
-        fmt_rate(s_floor),
-        floor_ratio.map_or("n/a".into(), |r| format!("{r:.2}")),
-        verdict(floor_ratio, 0.5),
-        fmt_rate(d_single),
-        fmt_rate(d_batched),
-        dynamo_ratio.map_or("n/a".into(), |r| format!("{r:.1}x")),
-        verdict(dynamo_ratio, 5.0),
+        "{group}: {} (medians); {a}/{b} = {} from medians, {} paired over {} round(s) \
+         (target >= {target}: {verdict})",
+        rates.join(" "),
+        fmt(median_ratio),
+        fmt(paired.map(|p| p.ratio)),
+        paired.map_or(0, |p| p.rounds),
     )
 }
 
@@ -524,10 +637,39 @@ fn main() {
     let endpoint = dynamo_endpoint();
     let timings = Timings::default();
     let mut c = Criterion::default().configure_from_args();
-    sqlite_group(&mut c, &rt, &corpus, &timings);
-    if let Some(endpoint) = &endpoint {
-        dynamo_group(&mut c, &rt, endpoint, &corpus, &timings);
-    }
+
+    let sqlite_samples = pick(&corpus, sqlite_count());
+    sqlite_group(&mut c, &rt, &sqlite_samples, &timings);
+    let sqlite_ratio = sqlite_paired(&rt, &sqlite_samples, &timings);
+    let dynamo_ratio = endpoint
+        .as_deref()
+        .and_then(|ep| dynamo_group(&mut c, &rt, ep, &corpus, &timings));
     c.final_summary();
-    println!("{}", summary(&timings));
+
+    println!(
+        "{}",
+        summary_line(
+            SQLITE_GROUP,
+            &timings,
+            SQLITE_SAMPLE_SIZE,
+            &["single", "batched", "floor"],
+            ("batched", "floor"),
+            sqlite_ratio,
+            0.5,
+        )
+    );
+    if endpoint.is_some() {
+        println!(
+            "{}",
+            summary_line(
+                DYNAMO_GROUP,
+                &timings,
+                DYNAMO_SAMPLE_SIZE,
+                &["single_puts", "batched_25_concurrent"],
+                ("batched_25_concurrent", "single_puts"),
+                dynamo_ratio,
+                5.0,
+            )
+        );
+    }
 }
