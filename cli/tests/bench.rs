@@ -1,9 +1,9 @@
 //! `affine-db bench` run as a binary against a temporary SQLite file.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use serde_json::{Map, Value};
+use common::{stderr_lines, Db};
+use serde_json::Value;
 
 /// The operation kinds a run reports.
 const KINDS: [&str; 8] = [
@@ -16,58 +16,6 @@ const KINDS: [&str; 8] = [
     "read_samples",
     "save_scores",
 ];
-
-/// A temporary directory holding one SQLite store.
-struct Db {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Db {
-    fn new() -> Db {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("bench.db");
-        Db { _dir: dir, path }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_affine-db"))
-            .arg("--db")
-            .arg(format!("sqlite://{}", self.path.display()))
-            .args(args)
-            .env_remove("AFFINE_DB")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run affine-db")
-    }
-
-    /// Runs a command that must succeed and parses its stdout as JSON.
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-    }
-
-    fn stats(&self) -> Map<String, Value> {
-        match self.json(&["stats", "--json"]) {
-            Value::Object(m) => m,
-            other => panic!("stats --json is not an object: {other}"),
-        }
-    }
-}
-
-fn stderr_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
-}
 
 fn ms(op: &Value, field: &str) -> f64 {
     op[field]

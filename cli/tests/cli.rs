@@ -1,8 +1,11 @@
 //! Runs the built `affine-db` binary against a temporary SQLite file.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use common::{run_raw, stderr_lines, Db};
 
 use affine_db::clock::system_clock;
 use affine_db::{NewSample, ParamValue};
@@ -17,85 +20,6 @@ const TABLES: [&str; 7] = [
     "miner_metadata",
     "data_retention_policy",
 ];
-
-/// A temporary directory holding one SQLite store.
-struct Db {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Db {
-    fn new() -> Db {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("affine.db");
-        Db { _dir: dir, path }
-    }
-
-    fn url(&self) -> String {
-        format!("sqlite://{}", self.path.display())
-    }
-
-    /// Runs `affine-db --db <this> args...` with `stdin`.
-    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_raw(&self.url(), args, stdin)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_stdin(args, None)
-    }
-
-    /// Runs a command that must succeed and returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 stdout")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).expect("stdout is JSON")
-    }
-
-    fn stats(&self) -> serde_json::Map<String, Value> {
-        match self.json(&["stats", "--json"]) {
-            Value::Object(m) => m,
-            other => panic!("stats --json is not an object: {other}"),
-        }
-    }
-
-    fn count(&self, table: &str) -> u64 {
-        self.stats()[table].as_u64().expect("count is a number")
-    }
-}
-
-fn run_raw(url: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_affine-db"));
-    cmd.arg("--db")
-        .arg(url)
-        .args(args)
-        .env_remove("AFFINE_DB")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn affine-db");
-    let mut pipe = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(pipe);
-    child.wait_with_output().expect("wait affine-db")
-}
-
-fn stderr_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
 
 /// Writes one sample straight through the library.
 fn seed_sample(path: &Path) {

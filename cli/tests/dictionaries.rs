@@ -1,48 +1,12 @@
 //! `train-dict`, `dictionaries` and `recompress` against a temporary SQLite
 //! file seeded from the fixture bucket.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::Db;
 use serde_json::Value;
-
-struct Db {
-    _dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Db {
-    fn new() -> Db {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("affine.db").display());
-        Db { _dir: dir, url }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_affine-db"))
-            .arg("--db")
-            .arg(&self.url)
-            .args(args)
-            .env_remove("AFFINE_DB")
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run affine-db")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 stdout")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(self.ok(args).trim()).expect("stdout is JSON")
-    }
-}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/r2-bucket")
