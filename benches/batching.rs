@@ -44,7 +44,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use affine_db::clock::system_clock;
-use affine_db::corpus::{corpus_dir, load_samples};
+use affine_db::codec::{train_dictionary, DEFAULT_DICTIONARY_SIZE, DEFAULT_LEVEL};
+use affine_db::corpus::{conversation_bytes, corpus_dir, load_samples};
+use affine_db::dictionaries::{self, DictionaryInfo};
 use affine_db::schema::{PK, SK};
 use affine_db::{Admin, Codec, NewSample, Sample, SampleStore, Table};
 use affine_db_dynamodb::{DynamoBackend, DynamoConfig};
@@ -449,8 +451,10 @@ fn set_default_env(key: &str, value: &str) {
     }
 }
 
-/// A backend on a fresh table prefix at `endpoint`, tables created.
-async fn dynamo_backend(endpoint: &str) -> Arc<DynamoBackend> {
+/// A backend on a fresh table prefix at `endpoint`, tables created, writing
+/// our default stored form: conversations compressed with a dictionary
+/// trained on `corpus` (as `affine-db train-dict` would store and activate).
+async fn dynamo_backend(endpoint: &str, corpus: &[NewSample]) -> Arc<DynamoBackend> {
     set_default_env("AWS_ACCESS_KEY_ID", "affine-test");
     set_default_env("AWS_SECRET_ACCESS_KEY", "affine-test");
     set_default_env("AWS_REGION", "us-east-1");
@@ -464,6 +468,27 @@ async fn dynamo_backend(endpoint: &str) -> Arc<DynamoBackend> {
         .await
         .expect("connect to the DynamoDB emulator");
     backend.init().await.expect("create the bench tables");
+    let dict = train_dictionary(
+        &conversation_bytes(corpus),
+        DEFAULT_DICTIONARY_SIZE,
+        DEFAULT_LEVEL,
+    )
+    .expect("train a dictionary on the corpus");
+    let info = DictionaryInfo {
+        id: dict.id,
+        size: dict.bytes.len() as u64,
+        env: None,
+        samples: corpus.len() as u64,
+        sample_bytes: 0,
+        created_at: 0,
+        created_by: "bench".into(),
+    };
+    dictionaries::store(&*backend, &dict, &info)
+        .await
+        .expect("store the dictionary");
+    dictionaries::activate(&*backend, dict.id, None, "bench", 0)
+        .await
+        .expect("activate the dictionary");
     // Warm up like a long-running backend: an empty save writes nothing but
     // does the once-a-minute work of a first save (dictionary targets).
     let keys = backend.save_samples(Vec::new()).await.expect("warm up");
@@ -539,7 +564,7 @@ fn dynamo_group(
     let (single, batched) = dynamo_sets(corpus);
     // Created on first use, so a filter that skips this group touches nothing.
     let backend: OnceCell<Arc<DynamoBackend>> = OnceCell::new();
-    let backend_ref = || backend.get_or_init(|| rt.block_on(dynamo_backend(endpoint)));
+    let backend_ref = || backend.get_or_init(|| rt.block_on(dynamo_backend(endpoint, corpus)));
 
     let mut group = c.benchmark_group(DYNAMO_GROUP);
     group
