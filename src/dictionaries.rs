@@ -310,11 +310,22 @@ pub async fn sync(codec: &Codec, admin: &dyn Admin) -> Result<Targets> {
 }
 
 /// [`sync`] when the codec last synchronised more than [`SYNC_INTERVAL`] ago.
-pub async fn sync_if_due(codec: &Codec, admin: &dyn Admin) -> Result<()> {
+///
+/// A failed sync never fails the write it precedes: frames name their
+/// dictionary, so writing with the dictionaries already loaded (or none) is
+/// always correct, only less compact. The failure is logged and the next
+/// attempt is one interval later, so a throttled store is not asked again on
+/// every write.
+pub async fn sync_if_due(codec: &Codec, admin: &dyn Admin) {
     if codec.sync_due(SYNC_INTERVAL) {
-        sync(codec, admin).await?;
+        if let Err(e) = sync(codec, admin).await {
+            codec.mark_synced();
+            tracing::warn!(
+                error = %e,
+                "could not read the zstd dictionary targets; writing with the dictionaries already loaded"
+            );
+        }
     }
-    Ok(())
 }
 
 /// Loads every stored dictionary the conversations of these sample items

@@ -20,11 +20,11 @@
 pub mod admin;
 pub mod clock;
 pub mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod corpus;
 pub mod dictionaries;
 pub mod dictionary_training;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 pub mod error;
 pub mod item;
 pub mod keys;

@@ -112,7 +112,7 @@ impl DynamoBackend {
 impl SampleStore for DynamoBackend {
     async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
         let sample = sample.into_sample(self.now_ms())?;
-        dictionaries::sync_if_due(self.codec(), self).await?;
+        dictionaries::sync_if_due(self.codec(), self).await;
         let item = sample.to_item(self.codec())?;
         self.put(T, &item).await?;
         Ok(sample)
@@ -120,7 +120,7 @@ impl SampleStore for DynamoBackend {
 
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
         let now = self.now_ms();
-        dictionaries::sync_if_due(self.codec(), self).await?;
+        dictionaries::sync_if_due(self.codec(), self).await;
         let mut keys = Vec::with_capacity(samples.len());
         let mut ops = Vec::with_capacity(samples.len());
         for s in samples {

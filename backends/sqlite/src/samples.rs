@@ -47,7 +47,7 @@ fn validate_owner(miner_hotkey: &str, model_revision: &str) -> Result<()> {
 impl SampleStore for SqliteBackend {
     async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
         let sample = sample.into_sample(self.now_ms())?;
-        dictionaries::sync_if_due(&self.codec, self).await?;
+        dictionaries::sync_if_due(&self.codec, self).await;
         let row = row::to_row(T, &sample.to_item(&self.codec)?)?;
         self.db.write_tx(move |tx| row::put_row(tx, T, row)).await?;
         Ok(sample)
@@ -55,7 +55,7 @@ impl SampleStore for SqliteBackend {
 
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
         let now_ms = self.now_ms();
-        dictionaries::sync_if_due(&self.codec, self).await?;
+        dictionaries::sync_if_due(&self.codec, self).await;
         let mut keys = Vec::with_capacity(samples.len());
         let mut rows = Vec::with_capacity(samples.len());
         for s in samples {
