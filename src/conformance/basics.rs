@@ -18,7 +18,7 @@ use crate::schema::{Table, PK, SK};
 use crate::tables::config::ParamValue;
 use crate::tables::logs::{LogStatus, NewLog};
 use crate::tables::miners::{ChutesStatus, MinerInfo};
-use crate::tables::samples::{Conversation, NewSample};
+use crate::tables::samples::{Conversation, NewSample, Sample, SampleKey};
 use crate::tables::scores::Score;
 use crate::tables::tasks::NewTask;
 
@@ -453,4 +453,20 @@ pub async fn stats_count_items_per_table(h: Harness) {
     assert_eq!(stats.get(&Table::MinerMetadata), Some(&1));
     assert_eq!(stats.get(&Table::DataRetentionPolicy), Some(&1));
     assert!(stats.get(&Table::Scores).copied().unwrap_or(0) >= 1);
+}
+
+/// Writes raw items into `table` as another writer would have (the original
+/// Python layer, another process).
+pub async fn put_raw(h: &Harness, table: Table, items: Vec<Item>) {
+    h.store.admin.put_items(table, items).await.unwrap();
+}
+
+/// The sample at `key` with its conversation decoded; it must exist.
+pub async fn read_sample(h: &Harness, key: &SampleKey) -> Sample {
+    h.store
+        .samples
+        .get_sample(key, Conversation::Include)
+        .await
+        .unwrap()
+        .expect("the sample exists")
 }

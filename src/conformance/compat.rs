@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use serde_json::json;
 
-use super::basics::{sample_with_id, task};
+use super::basics::{put_raw, read_sample, sample_with_id, task};
 use super::{Harness, T0_MS};
 use crate::codec::Codec;
 use crate::item::Attr;
@@ -31,18 +31,8 @@ pub async fn legacy_gzip_conversation_reads_back(h: Harness) {
         "conversation_compressed".into(),
         Attr::B(gz.finish().unwrap()),
     );
-    h.store
-        .admin
-        .put_items(Table::SampleResults, vec![item])
-        .await
-        .unwrap();
-    let got = h
-        .store
-        .samples
-        .get_sample(&sample.key(), Conversation::Include)
-        .await
-        .unwrap()
-        .unwrap();
+    put_raw(&h, Table::SampleResults, vec![item]).await;
+    let got = read_sample(&h, &sample.key()).await;
     assert_eq!(got.conversation, Some(conversation.clone()));
     let by_env = h
         .store
@@ -62,11 +52,7 @@ pub async fn task_with_absent_or_null_optionals_reads(h: Harness) {
     item.remove("started_at");
     item.remove("completed_at");
     item.insert("last_error".into(), Attr::Null);
-    h.store
-        .admin
-        .put_items(Table::TaskQueue, vec![item])
-        .await
-        .unwrap();
+    put_raw(&h, Table::TaskQueue, vec![item]).await;
     let got = h
         .store
         .tasks
@@ -104,11 +90,7 @@ pub async fn miner_without_counters_counts_from_zero(h: Harness) {
     item.insert("uid".into(), Attr::int(4));
     item.insert("model_hash".into(), Attr::s("h"));
     item.insert("chutes_slug".into(), Attr::Null);
-    h.store
-        .admin
-        .put_items(Table::MinerMetadata, vec![item])
-        .await
-        .unwrap();
+    put_raw(&h, Table::MinerMetadata, vec![item]).await;
     let m = h.store.miners.get_metadata("old").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -165,11 +147,7 @@ pub async fn legacy_float_param_reads_as_float(h: Harness) {
     item.insert("param_value".into(), Attr::N("1".into()));
     item.insert("param_type".into(), Attr::s("float"));
     item.insert("version".into(), Attr::int(5));
-    h.store
-        .admin
-        .put_items(Table::SystemConfig, vec![item])
-        .await
-        .unwrap();
+    put_raw(&h, Table::SystemConfig, vec![item]).await;
     let p = h.store.config.get_param("ratio").await.unwrap().unwrap();
     assert_eq!(p.param_value, ParamValue::Float(1.0));
     assert_eq!(p.version, 5);

@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::{json, Value};
 
-use super::basics::sample_with_id;
+use super::basics::{put_raw, read_sample, sample_with_id};
 use super::{Harness, T0_MS};
 use crate::codec::{frame_dictionary_id, train_dictionary, Codec, Dictionary, DEFAULT_LEVEL};
 use crate::dictionaries::{self, DictionaryInfo, Targets};
@@ -104,13 +104,7 @@ pub async fn activated_dictionary_writes_named_frames(h: Harness) {
         frame_dictionary_id(&raw_frame(&h, &saved.key()).await),
         Some(dict.id)
     );
-    let got = h
-        .store
-        .samples
-        .get_sample(&saved.key(), Conversation::Include)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_sample(&h, &saved.key()).await;
     assert_eq!(got.conversation, Some(chat("a", 7)));
     let by_miner = h
         .store
@@ -177,18 +171,8 @@ pub async fn frames_of_dictionaries_stored_elsewhere_read(h: Harness) {
         .await
         .unwrap();
     let (item, key) = foreign_item(&dict, "foreign", &chat("a", 4));
-    h.store
-        .admin
-        .put_items(Table::SampleResults, vec![item])
-        .await
-        .unwrap();
-    let got = h
-        .store
-        .samples
-        .get_sample(&key, Conversation::Include)
-        .await
-        .unwrap()
-        .unwrap();
+    put_raw(&h, Table::SampleResults, vec![item]).await;
+    let got = read_sample(&h, &key).await;
     assert_eq!(got.conversation, Some(chat("a", 4)));
     let both = h
         .store
@@ -207,11 +191,7 @@ pub async fn frames_of_dictionaries_stored_elsewhere_read(h: Harness) {
 pub async fn frame_of_an_unstored_dictionary_is_corrupt(h: Harness) {
     let dict = test_dictionary("c");
     let (item, key) = foreign_item(&dict, "orphan", &chat("c", 1));
-    h.store
-        .admin
-        .put_items(Table::SampleResults, vec![item])
-        .await
-        .unwrap();
+    put_raw(&h, Table::SampleResults, vec![item]).await;
     let err = h
         .store
         .samples
@@ -286,11 +266,7 @@ pub async fn train_then_recompress_rewrites_older_frames(h: Harness) {
             "conversation_compressed".into(),
             Attr::B(crate::codec::gzip9(&raw)),
         );
-        h.store
-            .admin
-            .put_items(Table::SampleResults, vec![item])
-            .await
-            .unwrap();
+        put_raw(&h, Table::SampleResults, vec![item]).await;
         sample.key()
     };
     let report = train_from_store(&h.store, &train_opts(), &|_| {})
@@ -313,13 +289,7 @@ pub async fn train_then_recompress_rewrites_older_frames(h: Harness) {
     assert!(sum.bytes_after < sum.bytes_before);
     assert_eq!(frame_dictionary_id(&raw_frame(&h, &legacy).await), Some(id));
     for (i, key) in keys.iter().enumerate() {
-        let got = h
-            .store
-            .samples
-            .get_sample(key, Conversation::Include)
-            .await
-            .unwrap()
-            .unwrap();
+        let got = read_sample(&h, key).await;
         assert_eq!(got.conversation, Some(chat("store", i)));
     }
     let again = recompress(&h.store, &RecompressOptions::default(), &|_| {})

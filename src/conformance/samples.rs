@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use super::basics::{assert_store_empty, incompressible_conversation, sample, sample_with_id};
+use super::basics::{
+    assert_store_empty, incompressible_conversation, read_sample, sample, sample_with_id,
+};
 use super::Harness;
 use crate::clock::Clock;
 use crate::error::Error;
@@ -165,13 +167,7 @@ pub async fn save_sample_replaces_the_same_key(h: Harness) {
     second.score = 0.9;
     second.conversation = json!(["replaced"]);
     h.store.samples.save_sample(second).await.unwrap();
-    let got = h
-        .store
-        .samples
-        .get_sample(&first.key(), Conversation::Include)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_sample(&h, &first.key()).await;
     assert_eq!(got.score, 0.9);
     assert_eq!(got.conversation, Some(json!(["replaced"])));
     let all = h
@@ -277,13 +273,7 @@ pub async fn large_compressible_conversation_is_accepted(h: Harness) {
     let text = "the same sentence again and again. ".repeat(20_000);
     s.conversation = json!([{"role": "assistant", "content": text}]);
     let saved = h.store.samples.save_sample(s.clone()).await.unwrap();
-    let got = h
-        .store
-        .samples
-        .get_sample(&saved.key(), Conversation::Include)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_sample(&h, &saved.key()).await;
     assert_eq!(got.conversation, Some(s.conversation));
 }
 

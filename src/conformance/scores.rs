@@ -1,6 +1,6 @@
 //! `scores`: rows, whole-block snapshots, latest, history, visibility.
 
-use super::basics::{assert_store_empty, score};
+use super::basics::{assert_store_empty, put_raw, score};
 use super::Harness;
 use crate::clock::Clock;
 use crate::error::Error;
@@ -370,11 +370,7 @@ pub async fn snapshot_being_written_is_invisible(h: Harness) {
     let now_s = h.clock.now_s();
     let ttl = expires_at(now_s, SCORE_TTL_DAYS);
     let header = |status| snapshot_header(10, status, 2, now_s, ttl);
-    h.store
-        .admin
-        .put_items(Table::Scores, vec![header(SNAPSHOT_WRITING)])
-        .await
-        .unwrap();
+    put_raw(&h, Table::Scores, vec![header(SNAPSHOT_WRITING)]).await;
     assert!(s.get_scores_at_block(10).await.unwrap().is_empty());
     assert_eq!(s.get_miner_score_at_block(10, "a").await.unwrap(), None);
     assert_eq!(
@@ -389,22 +385,14 @@ pub async fn snapshot_being_written_is_invisible(h: Harness) {
         blocks(&s.get_miner_score_history("a", 5).await.unwrap()),
         [9]
     );
-    h.store
-        .admin
-        .put_items(Table::Scores, vec![header(SNAPSHOT_COMPLETE)])
-        .await
-        .unwrap();
+    put_raw(&h, Table::Scores, vec![header(SNAPSHOT_COMPLETE)]).await;
     assert_eq!(s.get_scores_at_block(10).await.unwrap(), rows);
     assert_eq!(
         s.get_latest_scores().await.unwrap().unwrap().block_number,
         10
     );
     // After a crash, the next snapshot of the block completes it.
-    h.store
-        .admin
-        .put_items(Table::Scores, vec![header(SNAPSHOT_WRITING)])
-        .await
-        .unwrap();
+    put_raw(&h, Table::Scores, vec![header(SNAPSHOT_WRITING)]).await;
     s.save_snapshot(10, vec![score(10, "c", 0.2)])
         .await
         .unwrap();
