@@ -26,3 +26,21 @@ fn finish(result: io::Result<()>) -> Result<()> {
         Err(e) => Err(Error::backend(format!("cannot write to stdout: {e}"))),
     }
 }
+
+/// A progress bar on stderr counting `unit`s up to `len`, followed by
+/// `tail` (an indicatif template fragment such as `{msg}`), or `None` when
+/// stderr is not a terminal (scripts and tests get clean output).
+pub fn progress_bar(len: u64, unit: &str, tail: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {tail}"
+            ))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    })
+}

@@ -23,7 +23,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,7 +32,7 @@ use affine_db::{
     keys, rules, Claim, Conversation, Error, LogStatus, MinerInfo, MinerSamplesQuery, NewLog,
     NewSample, NewTask, Result, Score, Store, Table, Task,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -788,15 +787,7 @@ fn with_note(err: Error, note: &str) -> Error {
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
     args.validate()?;
     let store = ctx.store().await?;
-    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(args.ops);
-        bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} ops  {per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
+    let bar = output::progress_bar(args.ops, "ops", "{per_sec}").filter(|_| !args.json);
     match execute(store, &args, bar).await? {
         Outcome::Done(report) => {
             if args.json {

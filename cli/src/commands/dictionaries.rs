@@ -205,15 +205,7 @@ pub async fn recompress_cmd(args: RecompressArgs, ctx: &Context) -> CmdResult {
         restart: args.restart,
         max_batches: args.max_batches,
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} samples  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
+    let bar = output::progress_bar(total, "samples", "{msg}");
     let progress = |s: &RecompressSummary| {
         if let Some(bar) = &bar {
             bar.set_position(s.scanned);

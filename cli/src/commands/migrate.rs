@@ -2,11 +2,9 @@
 //! imports the old validator's R2 result shards (DESIGN §7) with
 //! [`affine_db::migrate::migrate`].
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use affine_db::migrate::{self, MigrateOptions, Progress, Source};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CmdResult, Context};
 use crate::output;
@@ -52,15 +50,7 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         concurrency: args.concurrency as usize,
         ..MigrateOptions::default()
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} shards  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
+    let bar = output::progress_bar(0, "shards", "{msg}");
     let report = |p: &Progress| {
         if let Some(bar) = &bar {
             bar.set_length(p.shards_total);
