@@ -277,13 +277,20 @@ impl Codec {
 
     /// The id of the dictionary new frames use by default, if any.
     pub fn current_dictionary(&self) -> Option<u32> {
-        self.state().default.as_ref().map(|p| p.id)
+        self.target(None).map(|p| p.id)
     }
 
     /// The id of the dictionary new frames of `env` use, if any.
     pub fn dictionary_for(&self, env: &str) -> Option<u32> {
+        self.target(Some(env)).map(|p| p.id)
+    }
+
+    /// The dictionary new frames of `env` use (`None`: the default one).
+    fn target(&self, env: Option<&str>) -> Option<Arc<Prepared>> {
         let st = self.state();
-        st.envs.get(env).or(st.default.as_ref()).map(|p| p.id)
+        env.and_then(|e| st.envs.get(e))
+            .or(st.default.as_ref())
+            .cloned()
     }
 
     /// Whether the dictionaries were last synchronised with the database
@@ -315,17 +322,12 @@ impl Codec {
 
     /// Compresses raw bytes into one zstd frame with the default dictionary.
     pub fn encode_bytes(&self, raw: &[u8]) -> Result<Vec<u8>> {
-        let dict = self.state().default.clone();
-        self.compress(raw, dict.as_deref())
+        self.compress(raw, self.target(None).as_deref())
     }
 
     /// Compresses raw bytes into one zstd frame with `env`'s dictionary.
     pub fn encode_bytes_for(&self, env: &str, raw: &[u8]) -> Result<Vec<u8>> {
-        let dict = {
-            let st = self.state();
-            st.envs.get(env).or(st.default.as_ref()).cloned()
-        };
-        self.compress(raw, dict.as_deref())
+        self.compress(raw, self.target(Some(env)).as_deref())
     }
 
     fn compress(&self, raw: &[u8], dict: Option<&Prepared>) -> Result<Vec<u8>> {

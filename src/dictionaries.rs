@@ -28,6 +28,7 @@ use crate::item::{Attr, Item, ItemReader};
 use crate::keys;
 use crate::schema::Table;
 use crate::schema::{PK, SK};
+use crate::tables::samples::{Conversation, Sample};
 
 /// The `system_config` partition holding dictionaries and their targets.
 pub const DICTIONARY_PK: &str = "DICTIONARY";
@@ -97,6 +98,56 @@ fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
+/// An item of the `DICTIONARY` partition, in `system_config`'s attribute
+/// layout (so `sqlite3` and the DynamoDB console read it like a parameter).
+pub(crate) struct PartitionItem<'a> {
+    /// Its sort key.
+    pub sk: String,
+    /// Its `param_name`.
+    pub name: String,
+    /// Its `param_type`.
+    pub param_type: &'a str,
+    /// Its `param_value`, as JSON.
+    pub value: Value,
+    /// Its `description`.
+    pub description: String,
+    /// Its `updated_at` (seconds).
+    pub updated_at: i64,
+    /// Its `updated_by`, if recorded.
+    pub updated_by: Option<&'a str>,
+}
+
+impl PartitionItem<'_> {
+    /// The raw item.
+    pub fn into_item(self) -> Item {
+        let mut item = Item::new();
+        item.insert(PK.into(), Attr::s(DICTIONARY_PK));
+        item.insert(SK.into(), Attr::S(self.sk));
+        item.insert("param_name".into(), Attr::S(self.name));
+        item.insert("param_type".into(), Attr::s(self.param_type));
+        item.insert("param_value".into(), Attr::from_json(&self.value));
+        item.insert("description".into(), Attr::S(self.description));
+        item.insert("updated_at".into(), Attr::int(self.updated_at));
+        if let Some(by) = self.updated_by {
+            item.insert("updated_by".into(), Attr::s(by));
+        }
+        item
+    }
+}
+
+/// The `param_value` (as JSON) of the `DICTIONARY` partition item at `sk`,
+/// if the item exists and has one.
+pub(crate) async fn partition_value(admin: &dyn Admin, sk: &str) -> Result<Option<Value>> {
+    let items = admin
+        .get_items(TABLE, vec![(DICTIONARY_PK.into(), sk.into())])
+        .await?;
+    items
+        .first()
+        .and_then(|i| i.get("param_value"))
+        .map(Attr::to_json)
+        .transpose()
+}
+
 fn dictionary_item(dict: &Dictionary, info: &DictionaryInfo) -> Result<Item> {
     let packed = zstd::bulk::compress(&dict.bytes, 19)
         .map_err(|e| Error::backend(format!("zstd compress dictionary: {e}")))?;
@@ -109,24 +160,19 @@ fn dictionary_item(dict: &Dictionary, info: &DictionaryInfo) -> Result<Item> {
         "encoding": "zstd+base64",
         "bytes": b64().encode(packed),
     });
-    let mut item = Item::new();
-    item.insert(PK.into(), Attr::s(DICTIONARY_PK));
-    item.insert(SK.into(), Attr::S(dictionary_sk(dict.id)));
-    item.insert(
-        "param_name".into(),
-        Attr::S(format!("zstd_dictionary_{}", dict.id)),
-    );
-    item.insert("param_type".into(), Attr::s(DICTIONARY_TYPE));
-    item.insert("param_value".into(), Attr::from_json(&value));
-    item.insert(
-        "description".into(),
-        Attr::S(match &info.env {
+    let mut item = PartitionItem {
+        sk: dictionary_sk(dict.id),
+        name: format!("zstd_dictionary_{}", dict.id),
+        param_type: DICTIONARY_TYPE,
+        value,
+        description: match &info.env {
             Some(env) => format!("zstd dictionary for {env}"),
             None => "zstd dictionary".into(),
-        }),
-    );
-    item.insert("updated_at".into(), Attr::int(info.created_at));
-    item.insert("updated_by".into(), Attr::s(&info.created_by));
+        },
+        updated_at: info.created_at,
+        updated_by: Some(&info.created_by),
+    }
+    .into_item();
     item.insert("version".into(), Attr::int(1));
     Ok(item)
 }
@@ -218,15 +264,8 @@ pub async fn list(admin: &dyn Admin) -> Result<Vec<DictionaryInfo>> {
 
 /// The stored targets (none set: no dictionary is used).
 pub async fn targets(admin: &dyn Admin) -> Result<Targets> {
-    let items = admin
-        .get_items(TABLE, vec![(DICTIONARY_PK.into(), TARGETS_SK.into())])
-        .await?;
-    let Some(item) = items.first() else {
+    let Some(value) = partition_value(admin, TARGETS_SK).await? else {
         return Ok(Targets::default());
-    };
-    let value = match item.get("param_value") {
-        Some(a) => a.to_json()?,
-        None => return Ok(Targets::default()),
     };
     let id = |v: &Value| {
         v.as_u64()
@@ -271,21 +310,16 @@ pub async fn activate(
         }
         None => t.default = Some(id),
     }
-    let mut item = Item::new();
-    item.insert(PK.into(), Attr::s(DICTIONARY_PK));
-    item.insert(SK.into(), Attr::s(TARGETS_SK));
-    item.insert("param_name".into(), Attr::s("zstd_dictionary_targets"));
-    item.insert("param_type".into(), Attr::s("dict"));
-    item.insert(
-        "param_value".into(),
-        Attr::from_json(&json!({ "default": t.default, "envs": t.envs })),
-    );
-    item.insert(
-        "description".into(),
-        Attr::s("zstd dictionaries new conversations are written with"),
-    );
-    item.insert("updated_at".into(), Attr::int(now_s));
-    item.insert("updated_by".into(), Attr::s(by));
+    let item = PartitionItem {
+        sk: TARGETS_SK.into(),
+        name: "zstd_dictionary_targets".into(),
+        param_type: "dict",
+        value: json!({ "default": t.default, "envs": t.envs }),
+        description: "zstd dictionaries new conversations are written with".into(),
+        updated_at: now_s,
+        updated_by: Some(by),
+    }
+    .into_item();
     admin.put_items(TABLE, vec![item]).await?;
     Ok(t)
 }
@@ -348,4 +382,24 @@ pub async fn ensure_readable(codec: &Codec, admin: &dyn Admin, items: &[Item]) -
         }
     }
     Ok(())
+}
+
+/// Stored sample items as samples. With [`Conversation::Include`] the
+/// dictionaries the frames name are loaded first ([`ensure_readable`]) and
+/// the conversations decoded; with [`Conversation::Skip`] they are left out.
+/// What both backends' sample reads end with.
+pub async fn decode_samples(
+    codec: &Codec,
+    admin: &dyn Admin,
+    items: &[Item],
+    conversation: Conversation,
+) -> Result<Vec<Sample>> {
+    let codec = match conversation {
+        Conversation::Include => {
+            ensure_readable(codec, admin, items).await?;
+            Some(codec)
+        }
+        Conversation::Skip => None,
+    };
+    items.iter().map(|i| Sample::from_item(i, codec)).collect()
 }

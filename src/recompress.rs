@@ -21,11 +21,11 @@ use serde_json::json;
 
 use crate::admin::Admin;
 use crate::codec::{frame_dictionary_id, ZSTD_MAGIC};
-use crate::dictionaries::{self, DICTIONARY_PK};
+use crate::dictionaries::{self, PartitionItem, DICTIONARY_PK};
 use crate::error::{Error, Result};
-use crate::item::{Attr, Item};
+use crate::item::Attr;
 use crate::keys;
-use crate::schema::{Table, PK, SK};
+use crate::schema::Table;
 use crate::store::Store;
 
 /// The sort key of the saved scan position.
@@ -86,16 +86,9 @@ async fn load_state(
     admin: &dyn Admin,
     env: &Option<String>,
 ) -> Result<Option<(String, RecompressSummary)>> {
-    let items = admin
-        .get_items(
-            Table::SystemConfig,
-            vec![(DICTIONARY_PK.into(), STATE_SK.into())],
-        )
-        .await?;
-    let Some(value) = items.first().and_then(|i| i.get("param_value")) else {
+    let Some(v) = dictionaries::partition_value(admin, STATE_SK).await? else {
         return Ok(None);
     };
-    let v = value.to_json()?;
     let same_env = v.get("env").and_then(|e| e.as_str()) == env.as_deref();
     let Some(cursor) = v.get("cursor").and_then(|c| c.as_str()) else {
         return Ok(None);
@@ -127,24 +120,20 @@ async fn save_state(
     s: &RecompressSummary,
     now_s: i64,
 ) -> Result<()> {
-    let mut item = Item::new();
-    item.insert(PK.into(), Attr::s(DICTIONARY_PK));
-    item.insert(SK.into(), Attr::s(STATE_SK));
-    item.insert("param_name".into(), Attr::s("recompress_position"));
-    item.insert("param_type".into(), Attr::s("dict"));
-    item.insert(
-        "param_value".into(),
-        Attr::from_json(&json!({
+    let item = PartitionItem {
+        sk: STATE_SK.into(),
+        name: "recompress_position".into(),
+        param_type: "dict",
+        value: json!({
             "cursor": cursor, "env": env, "scanned": s.scanned, "rewritten": s.rewritten,
             "current": s.current, "kept": s.kept, "unreadable": s.unreadable,
             "bytes_before": s.bytes_before, "bytes_after": s.bytes_after,
-        })),
-    );
-    item.insert(
-        "description".into(),
-        Attr::s("where an interrupted `affine-db recompress` resumes"),
-    );
-    item.insert("updated_at".into(), Attr::int(now_s));
+        }),
+        description: "where an interrupted `affine-db recompress` resumes".into(),
+        updated_at: now_s,
+        updated_by: None,
+    }
+    .into_item();
     admin.put_items(Table::SystemConfig, vec![item]).await
 }
 

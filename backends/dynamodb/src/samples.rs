@@ -66,14 +66,6 @@ impl DynamoBackend {
         Ok(())
     }
 
-    async fn to_samples(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
-        if conversation == Conversation::Include {
-            dictionaries::ensure_readable(self.codec(), self, items).await?;
-        }
-        let codec = (conversation == Conversation::Include).then_some(&**self.codec());
-        items.iter().map(|i| Sample::from_item(i, codec)).collect()
-    }
-
     /// Keys (and timestamps) of a partition's samples before `before_ms`.
     async fn keys_before(
         &self,
@@ -140,7 +132,13 @@ impl SampleStore for DynamoBackend {
         key.validate()?;
         match self.get_live(T, &key.pk(), &key.sk()).await? {
             None => Ok(None),
-            Some(item) => Ok(self.to_samples(&[item], conversation).await?.pop()),
+            Some(item) => {
+                Ok(
+                    dictionaries::decode_samples(self.codec(), self, &[item], conversation)
+                        .await?
+                        .pop(),
+                )
+            }
         }
     }
 
@@ -207,7 +205,7 @@ impl SampleStore for DynamoBackend {
                 i.remove(CONVERSATION);
             });
         }
-        self.to_samples(&items, q.conversation).await
+        dictionaries::decode_samples(self.codec(), self, &items, q.conversation).await
     }
 
     async fn get_samples_by_env(
@@ -257,7 +255,7 @@ impl SampleStore for DynamoBackend {
         if conversation == Conversation::Include {
             self.attach_conversations(&mut items).await?;
         }
-        self.to_samples(&items, conversation).await
+        dictionaries::decode_samples(self.codec(), self, &items, conversation).await
     }
 
     async fn delete_samples_before(

@@ -5,7 +5,7 @@ use affine_db::schema::Table;
 use affine_db::tables::samples::{
     Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore,
 };
-use affine_db::{dictionaries, Item, Result};
+use affine_db::{dictionaries, Result};
 use async_trait::async_trait;
 use rusqlite::params;
 
@@ -21,21 +21,6 @@ fn cols(conversation: Conversation) -> Cols {
         Conversation::Include => Cols::all(T),
         Conversation::Skip => Cols::without(T, &[CONVERSATION]),
     }
-}
-
-async fn decode(
-    backend: &SqliteBackend,
-    items: Vec<Item>,
-    conversation: Conversation,
-) -> Result<Vec<Sample>> {
-    let codec = match conversation {
-        Conversation::Include => {
-            dictionaries::ensure_readable(&backend.codec, backend, &items).await?;
-            Some(&*backend.codec)
-        }
-        Conversation::Skip => None,
-    };
-    items.iter().map(|i| Sample::from_item(i, codec)).collect()
 }
 
 fn validate_owner(miner_hotkey: &str, model_revision: &str) -> Result<()> {
@@ -92,7 +77,12 @@ impl SampleStore for SqliteBackend {
                 cols.query(tx, &sql, params![pk, sk])
             })
             .await?;
-        Ok(decode(self, items, conversation).await?.into_iter().next())
+        Ok(
+            dictionaries::decode_samples(&self.codec, self, &items, conversation)
+                .await?
+                .into_iter()
+                .next(),
+        )
     }
 
     async fn get_samples_by_miner(
@@ -120,7 +110,7 @@ impl SampleStore for SqliteBackend {
                 cols.query(tx, &sql, params![pk, env, limit])
             })
             .await?;
-        decode(self, items, query.conversation).await
+        dictionaries::decode_samples(&self.codec, self, &items, query.conversation).await
     }
 
     async fn get_samples_by_env(
@@ -146,7 +136,7 @@ impl SampleStore for SqliteBackend {
                 cols.query(tx, &sql, params![env, start_ms, end_ms, limit])
             })
             .await?;
-        decode(self, items, conversation).await
+        dictionaries::decode_samples(&self.codec, self, &items, conversation).await
     }
 
     async fn delete_samples_before(
