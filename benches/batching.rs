@@ -45,12 +45,12 @@ use std::time::{Duration, Instant};
 
 use affine_db::clock::system_clock;
 use affine_db::codec::{train_dictionary, DEFAULT_DICTIONARY_SIZE, DEFAULT_LEVEL};
-use affine_db::corpus::{conversation_bytes, corpus_dir, load_samples};
 use affine_db::dictionaries::{self, DictionaryInfo};
+use affine_db::dynamodb::{DynamoBackend, DynamoConfig};
 use affine_db::schema::{PK, SK};
+use affine_db::sqlite::SqliteBackend;
+use affine_db::tools::corpus::{conversation_bytes, corpus_dir, load_samples};
 use affine_db::{Admin, Codec, NewSample, Sample, SampleStore, Table};
-use affine_db_dynamodb::{DynamoBackend, DynamoConfig};
-use affine_db_sqlite::SqliteBackend;
 use criterion::{Criterion, SamplingMode, Throughput};
 use rusqlite::types::ToSql;
 use tokio::runtime::Runtime;
@@ -310,7 +310,7 @@ fn floor_connection(rt: &Runtime) -> (tempfile::TempDir, rusqlite::Connection) {
     let path = backend.path().expect("a file").to_path_buf();
     drop(backend);
     let conn = rusqlite::Connection::open(&path).expect("open");
-    conn.busy_timeout(affine_db_sqlite::BUSY_TIMEOUT)
+    conn.busy_timeout(affine_db::sqlite::BUSY_TIMEOUT)
         .expect("busy");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))

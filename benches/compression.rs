@@ -57,7 +57,7 @@ use std::time::{Duration, Instant, SystemTime};
 use affine_db::codec::{
     gzip9, train_dictionary, Codec, Dictionary, DEFAULT_DICTIONARY_SIZE, DEFAULT_LEVEL,
 };
-use affine_db::corpus::{conversation_bytes, corpus_dir, load_samples};
+use affine_db::tools::corpus::{conversation_bytes, corpus_dir, load_samples};
 use criterion::{Criterion, SamplingMode, Throughput};
 use serde_json::{json, Value};
 

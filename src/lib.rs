@@ -2,55 +2,49 @@
 //!
 //! The storage layer of Affine validators: evaluation samples with
 //! compressed conversations, a task queue, execution logs, score snapshots,
-//! dynamic config, miner metadata and retention policies.
+//! dynamic config, miner metadata and retention policies — on an embedded
+//! SQLite file or on DynamoDB, with identical behaviour.
 //!
-//! This core crate holds everything both backends share, written once:
-//! typed records and their items ([`tables`]), the key scheme ([`keys`]),
-//! TTL semantics ([`ttl`]), the codec ([`codec`]), the error enum
-//! ([`Error`]), the injectable [`clock`], one async trait per table, and the
-//! cross-table rules ([`rules`]: retention cleanup, top-3 protection,
-//! validated task claims). The backends (`affine-db-sqlite`,
-//! `affine-db-dynamodb`) translate these to storage; they do not decide.
+//! Open a store by URL and use its tables:
 //!
-//! With the `conformance` feature, [`conformance`] holds the shared test
-//! suite every backend runs.
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use affine_db::{ParamValue, Store};
+//!
+//! let store: Store = affine_db::open("sqlite::memory:").await?;
+//! store.config.set_param("max_tasks", ParamValue::Int(10), "", "me").await?;
+//! let value = store.config.get_param_value("max_tasks", ParamValue::Int(5)).await?;
+//! assert_eq!(value, ParamValue::Int(10));
+//! # Ok::<(), affine_db::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! This crate is the front door: [`open`] for every URL form, the contract
+//! re-exported from [`affine_db_core`] (records, key scheme, TTL and
+//! retention rules, codec, the error enum and one trait per table), and the
+//! operational [`tools`] (migration, export/import, corpus loading, write
+//! cost). Backends are cargo features:
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `sqlite` (default) | `sqlite://PATH` and `sqlite::memory:` ([`sqlite`]) |
+//! | `dynamodb` | `dynamodb://...` ([`dynamodb`]); pulls in the AWS SDK |
+//! | `remote-sources` | migration from `s3://` and `http(s)://` sources |
+//!
+//! A program that enables only `sqlite` depends on no AWS, hyper, reqwest or
+//! rustls crate.
 
-#![warn(missing_docs)]
+pub use affine_db_core::*;
 
-pub mod admin;
-pub mod clock;
-pub mod codec;
-#[cfg(feature = "conformance")]
-pub mod conformance;
-pub mod corpus;
-pub mod dictionaries;
-pub mod dictionary_training;
-pub mod error;
-pub mod item;
-pub mod keys;
-pub mod migrate;
-pub mod recompress;
-pub mod rules;
-pub mod schema;
-pub mod snapshot;
-pub mod store;
-pub mod tables;
-pub mod ttl;
-pub mod write_cost;
+pub mod open;
+pub mod tools;
 
-pub use admin::{Admin, Capabilities, ScanPage};
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use codec::Codec;
-pub use error::{Error, Result};
-pub use item::{Attr, Item};
-pub use schema::Table;
-pub use store::{Backend, Store};
-pub use tables::config::{ConfigParam, ConfigStore, ParamType, ParamValue};
-pub use tables::logs::{ExecutionLog, ExecutionStats, LogStatus, LogStore, NewLog};
-pub use tables::miners::{ChutesStatus, MinerInfo, MinerMetadata, MinerStore};
-pub use tables::retention::{RetentionPolicy, RetentionStore};
-pub use tables::samples::{
-    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore,
-};
-pub use tables::scores::{LatestScores, Score, ScoreStore};
-pub use tables::tasks::{Claim, NewTask, Task, TaskStatus, TaskStore};
+pub use open::{open, open_with, OpenOptions, StoreUrl};
+
+/// The SQLite backend (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub use affine_db_sqlite as sqlite;
+
+/// The DynamoDB backend (feature `dynamodb`).
+#[cfg(feature = "dynamodb")]
+pub use affine_db_dynamodb as dynamodb;

@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use affine_db::admin::scan_all;
-use affine_db::migrate::{migrate, MigrateOptions, MigrationSummary, Progress, Source};
-use affine_db::{snapshot, Item, ParamValue, Store, Table};
-use affine_db_dynamodb::{open_store, DynamoConfig};
+use affine_db::dynamodb::{open_store, DynamoConfig};
+use affine_db::tools::migrate::{migrate, MigrateOptions, MigrationSummary, Progress, Source};
+use affine_db::tools::snapshot;
+use affine_db::{Item, ParamValue, Store, Table};
 
 const BUCKET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/r2-bucket");
 
@@ -70,7 +71,7 @@ async fn dynamo(endpoint: &str) -> Store {
 
 async fn sqlite(path: &Path) -> Store {
     Store::new(
-        affine_db_sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
+        affine_db::sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
             .await
             .unwrap(),
     )
@@ -185,7 +186,9 @@ async fn s3_fixture(endpoint: &str) -> Source {
             .await
             .expect("upload");
     }
-    Source::s3(client, &bucket, "old")
+    Source::S3(affine_db::tools::migrate::source::remote::S3Source::new(
+        client, &bucket, "old",
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

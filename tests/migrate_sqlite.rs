@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use affine_db::admin::scan_all;
-use affine_db::migrate::{migrate, MigrateOptions, MigrationSummary, Progress, Source};
+use affine_db::tools::migrate::{migrate, MigrateOptions, MigrationSummary, Progress, Source};
 use affine_db::{Item, Store, Table};
 use serde_json::Value;
 
@@ -34,7 +34,7 @@ fn manifest() -> Value {
 }
 
 async fn open(path: &Path) -> Store {
-    let backend = affine_db_sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
+    let backend = affine_db::sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
         .await
         .expect("open sqlite");
     Store::new(backend)
@@ -125,7 +125,7 @@ async fn full_fixture_migrates_counts_and_skips_by_reason() {
             affine_db::Sample::from_item(item, Some(&affine_db::Codec::default())).unwrap();
         assert_eq!(
             sample.sample_id,
-            affine_db::migrate::sample_id(&sample.signature)
+            affine_db::tools::migrate::sample_id(&sample.signature)
         );
         assert_eq!(sample.block_number % 20, 0);
         assert!((6_800_000..=6_802_760).contains(&sample.block_number));

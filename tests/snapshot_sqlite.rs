@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use affine_db::admin::scan_all;
-use affine_db::migrate::{migrate, MigrateOptions, Progress, Source};
-use affine_db::snapshot::{self, MAGIC, VERSION};
+use affine_db::tools::migrate::{migrate, MigrateOptions, Progress, Source};
+use affine_db::tools::snapshot::{self, MAGIC, VERSION};
 use affine_db::{Error, Item, LogStatus, NewLog, NewTask, ParamValue, Score, Store, Table};
 
 const BUCKET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/r2-bucket");
 
 async fn open(path: &Path) -> Store {
-    let backend = affine_db_sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
+    let backend = affine_db::sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
         .await
         .expect("open sqlite");
     Store::new(backend)

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use affine_db::codec::{train_dictionary, Codec, DEFAULT_DICTIONARY_SIZE, DEFAULT_LEVEL};
-use affine_db::corpus::{conversation_bytes, corpus_dir, load_samples};
-use affine_db::write_cost::compare;
+use affine_db::tools::corpus::{conversation_bytes, corpus_dir, load_samples};
+use affine_db::tools::write_cost::compare;
 
 #[test]
 fn write_units_per_sample_at_most_55_percent_of_the_original() {

@@ -7,7 +7,6 @@
 //! line, `error: <what>`, on stderr.
 
 mod commands;
-mod open;
 mod output;
 
 use std::process::ExitCode;
@@ -81,22 +80,22 @@ fn init_tracing() {
 /// The one error line: the error, plus what to do where that helps.
 fn describe_error(err: &Error) -> String {
     let hint = match err {
-        Error::Unavailable(_) => {
+        Error::Unavailable { .. } => {
             Some("check that the store in --db / AFFINE_DB is reachable, then retry")
         }
-        Error::Throttled(_) => Some("retry later or raise the table's capacity"),
+        Error::Throttled { .. } => Some("retry later or raise the table's capacity"),
         Error::Conflict(_) => Some("the item changed concurrently; re-read it and retry"),
         Error::Corrupt(_) => {
             Some("the stored data cannot be decoded; export what reads and inspect the item")
         }
         _ => None,
     };
-    let line = match hint {
-        Some(h) => format!("{err} ({h})"),
-        None => err.to_string(),
-    };
-    // One line, whatever the message carries.
-    line.replace(['\n', '\r'], " ")
+    // The whole cause chain, on one line whatever the messages carry.
+    let report = err.report();
+    match hint {
+        Some(h) => format!("{report} ({h})"),
+        None => report,
+    }
 }
 
 /// 2 for invalid input, 1 for everything else.

@@ -25,7 +25,7 @@ const TABLES: [&str; 7] = [
 fn seed_sample(path: &Path) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let store = affine_db_sqlite::open_store(path, system_clock())
+        let store = affine_db::sqlite::open_store(path, system_clock())
             .await
             .expect("open");
         store

@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use affine_db::dynamodb::{open_store, DynamoConfig};
+use affine_db::sqlite::SqliteBackend;
 use affine_db::{ManualClock, SharedClock, Store};
-use affine_db_dynamodb::{open_store, DynamoConfig};
-use affine_db_sqlite::SqliteBackend;
 use proptest::test_runner::{Config, TestCaseError};
 
 use super::ops::{apply, clock_target, final_reads, Op, Registry};

@@ -827,7 +827,7 @@ impl RetentionStore for Model {
 }
 
 fn not_modelled(what: &str) -> Error {
-    Error::Backend(format!(
+    Error::backend(format!(
         "the reference model does not model raw item access ({what})"
     ))
 }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use affine_db::item::check_item_size;
-use affine_db::{Admin, Capabilities, Error, Item, Result, ScanPage, Table};
+use affine_db_core::item::check_item_size;
+use affine_db_core::{Admin, Capabilities, Error, Item, Result, ScanPage, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::Select;
 

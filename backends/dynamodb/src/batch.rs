@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use affine_db::{Error, Item, Result};
+use affine_db_core::{Error, Item, Result};
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt};
@@ -132,7 +132,7 @@ pub async fn write(client: &Client, table: &str, ops: Vec<WriteOp>) -> Result<()
     if unwritten.is_empty() {
         return Ok(());
     }
-    Err(Error::Throttled(format!(
+    Err(Error::throttled(format!(
         "{table}: {} item(s) not written after retries: {}",
         unwritten.len(),
         list_keys(&unwritten)
@@ -161,7 +161,7 @@ async fn write_chunk(
                     return Ok(());
                 }
                 pending = rest;
-                Error::Throttled(format!("{table}: unprocessed items"))
+                Error::throttled(format!("{table}: unprocessed items"))
             }
             Err(e) => {
                 let e = map_err(e, &format!("{table}: batch write"));
@@ -250,7 +250,7 @@ async fn get_chunk(
                     return Ok(out);
                 }
                 pending = rest;
-                Error::Throttled(format!(
+                Error::throttled(format!(
                     "{table}: {} key(s) not read after retries",
                     pending.len()
                 ))

@@ -1,7 +1,7 @@
 //! Where and how to connect: [`DynamoConfig`] from the environment or a
 //! `dynamodb://` URL.
 
-use affine_db::{Error, Result};
+use affine_db_core::{Error, Result};
 
 /// Default table prefix when `DYNAMODB_TABLE_PREFIX` is unset.
 pub const DEFAULT_PREFIX: &str = "affine";
@@ -54,66 +54,39 @@ impl DynamoConfig {
         }
     }
 
-    /// From a `dynamodb://` URL with optional query parameters `prefix`,
-    /// `region` and `endpoint` overriding the environment. Anything else is
-    /// [`Error::InvalidInput`].
-    pub fn from_url(url: &str) -> Result<Self> {
-        let parsed = url::Url::parse(url).map_err(|e| {
-            Error::invalid(
-                "url",
-                format!("{url:?} is not a URL ({e}); use dynamodb://?prefix=NAME"),
-            )
-        })?;
-        if parsed.scheme() != "dynamodb" {
-            return Err(Error::invalid(
-                "url",
-                format!(
-                    "scheme {:?} is not dynamodb; use dynamodb://",
-                    parsed.scheme()
-                ),
-            ));
-        }
-        if parsed.host_str().is_some_and(|h| !h.is_empty())
-            || !matches!(parsed.path(), "" | "/")
-            || !parsed.username().is_empty()
-            || parsed.password().is_some()
-            || parsed.fragment().is_some()
-        {
-            return Err(Error::invalid(
-                "url",
-                "a dynamodb URL has no host, path, user or fragment; pass options as query parameters (prefix, region, endpoint)",
-            ));
-        }
+    /// From the parts of a `dynamodb://` URL (parsed by `affine_db_core::open`):
+    /// each given part overrides the environment ([`DynamoConfig::from_env`]).
+    /// A prefix DynamoDB cannot use, an empty part or an endpoint that is
+    /// not an http(s) URL is [`Error::InvalidInput`].
+    pub fn from_parts(
+        prefix: Option<String>,
+        region: Option<String>,
+        endpoint: Option<String>,
+    ) -> Result<Self> {
         let mut config = DynamoConfig::from_env();
-        for (key, value) in parsed.query_pairs() {
-            let value = value.into_owned();
-            if value.is_empty() {
-                return Err(Error::invalid(key.as_ref(), "must not be empty"));
+        for (name, part) in [
+            ("prefix", &prefix),
+            ("region", &region),
+            ("endpoint", &endpoint),
+        ] {
+            if part.as_deref() == Some("") {
+                return Err(Error::invalid(name, "must not be empty"));
             }
-            match key.as_ref() {
-                "prefix" => config.prefix = value,
-                "region" => config.region = Some(value),
-                "endpoint" => {
-                    let ep = url::Url::parse(&value).map_err(|e| {
-                        Error::invalid("endpoint", format!("{value:?} is not a URL ({e})"))
-                    })?;
-                    if !matches!(ep.scheme(), "http" | "https") {
-                        return Err(Error::invalid(
-                            "endpoint",
-                            format!("{value:?} is not http(s)"),
-                        ));
-                    }
-                    config.endpoint = Some(value);
-                }
-                other => {
-                    return Err(Error::invalid(
-                        "url",
-                        format!(
-                            "unknown query parameter {other:?}; known: prefix, region, endpoint"
-                        ),
-                    ))
-                }
+        }
+        if let Some(prefix) = prefix {
+            config.prefix = prefix;
+        }
+        config.region = region;
+        if let Some(value) = endpoint {
+            let ep = url::Url::parse(&value)
+                .map_err(|e| Error::invalid("endpoint", format!("{value:?} is not a URL ({e})")))?;
+            if !matches!(ep.scheme(), "http" | "https") || ep.host_str().is_none() {
+                return Err(Error::invalid(
+                    "endpoint",
+                    format!("{value:?} is not an http(s) URL with a host"),
+                ));
             }
+            config.endpoint = Some(value);
         }
         validate_prefix(&config.prefix)?;
         Ok(config)
@@ -123,6 +96,39 @@ impl DynamoConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_override_and_are_checked() {
+        let c = DynamoConfig::from_parts(
+            Some("p1".into()),
+            Some("eu-west-1".into()),
+            Some("http://127.0.0.1:8000".into()),
+        )
+        .unwrap();
+        assert_eq!(c.prefix, "p1");
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        let d = DynamoConfig::from_parts(None, None, None).unwrap();
+        assert_eq!((d.region, d.endpoint), (None, None));
+        for (prefix, endpoint) in [
+            (Some(""), None),
+            (Some("a b"), None),
+            (None, Some("ftp://x")),
+            (None, Some("not a url")),
+        ] {
+            assert!(
+                matches!(
+                    DynamoConfig::from_parts(
+                        prefix.map(Into::into),
+                        None,
+                        endpoint.map(Into::into)
+                    ),
+                    Err(Error::InvalidInput { .. })
+                ),
+                "{prefix:?} {endpoint:?}"
+            );
+        }
+    }
 
     #[test]
     fn prefixes_are_checked() {

@@ -1,9 +1,9 @@
-//! [`affine_db::Item`] ↔ the SDK's `HashMap<String, AttributeValue>`, in
+//! [`affine_db_core::Item`] ↔ the SDK's `HashMap<String, AttributeValue>`, in
 //! this one place.
 
 use std::collections::HashMap;
 
-use affine_db::{Attr, Error, Item, Result};
+use affine_db_core::{Attr, Error, Item, Result};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -95,7 +95,7 @@ pub fn item_key(item: &Item) -> Option<(String, String)> {
 pub fn is_live(item: &Item, now_s: i64) -> bool {
     match item.get("ttl") {
         Some(Attr::N(t)) => match t.parse::<f64>() {
-            Ok(t) => affine_db::ttl::is_live(t.floor() as i64, now_s),
+            Ok(t) => affine_db_core::ttl::is_live(t.floor() as i64, now_s),
             Err(_) => true,
         },
         _ => true,

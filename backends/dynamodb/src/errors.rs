@@ -1,29 +1,43 @@
-//! SDK errors → [`affine_db::Error`], in one place.
+//! SDK errors → [`affine_db_core::Error`], in one place.
 
-use affine_db::{item::MAX_ITEM_BYTES, Error};
+use affine_db_core::{item::MAX_ITEM_BYTES, Error};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-/// Maps a failed request about `what` (table and key, never credentials)
-/// to the semantic error variant.
+/// What the store is called in messages.
+pub const STORE: &str = "DynamoDB";
+
+/// Maps a failed request about `what` (`{table}: {operation}`, never
+/// credentials) to the semantic error variant, keeping the SDK error as the
+/// source.
 pub fn map_err<E>(err: SdkError<E, HttpResponse>, what: &str) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match &err {
-        SdkError::TimeoutError(_) => Error::Unavailable(format!("{what}: request timed out")),
-        SdkError::DispatchFailure(e) => {
-            Error::Unavailable(format!("{what}: could not reach DynamoDB ({e:?})"))
+        SdkError::TimeoutError(_) => {
+            Error::unavailable_from(format!("{what}: {STORE} request timed out"), err)
         }
-        SdkError::ResponseError(_) => {
-            Error::Unavailable(format!("{what}: unreadable response from DynamoDB"))
+        SdkError::DispatchFailure(_) => {
+            Error::unavailable_from(format!("{what}: could not reach {STORE}"), err)
         }
-        SdkError::ConstructionFailure(_) => Error::backend(format!("{what}: {}", describe(&err))),
+        SdkError::ResponseError(_) => Error::unavailable_from(
+            format!(
+                "{what}: unreadable response from {STORE} ({})",
+                describe(&err)
+            ),
+            err,
+        ),
+        SdkError::ConstructionFailure(_) => {
+            Error::backend_from(format!("{what}: the request could not be built"), err)
+        }
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
-            classify(err.code(), err.message(), status, what)
+            let code = err.code().map(str::to_string);
+            let message = err.message().map(str::to_string);
+            classify(code.as_deref(), message.as_deref(), status, what)
         }
-        _ => Error::backend(format!("{what}: {}", describe(&err))),
+        _ => Error::backend_from(format!("{what}: {}", describe(&err)), err),
     }
 }
 
@@ -38,11 +52,19 @@ fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> 
     out
 }
 
+/// The table a `what` of [`map_err`] names (the text before its first `:`).
+fn table_of(what: &str) -> &str {
+    what.split_once(':').map_or(what, |(t, _)| t).trim()
+}
+
 /// Classifies a service error by code, message and HTTP status.
 pub fn classify(code: Option<&str>, message: Option<&str>, status: u16, what: &str) -> Error {
     let code = code.unwrap_or("");
     let message = message.unwrap_or("");
-    let text = format!("{what}: {code} {message}");
+    let text = match (code, message) {
+        ("", "") => format!("{what}: HTTP {status} with no error code"),
+        _ => format!("{what}: {code} {message}"),
+    };
     match code {
         "ConditionalCheckFailedException" | "TransactionConflictException" => Error::Conflict(text),
         "TransactionCanceledException" if message.contains("ConditionalCheckFailed") => {
@@ -51,8 +73,10 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: u16, what: &s
         "ThrottlingException"
         | "ProvisionedThroughputExceededException"
         | "RequestLimitExceeded"
-        | "LimitExceededException" => Error::Throttled(text),
-        "ResourceNotFoundException" | "ResourceNotFound" => Error::NotFound(text),
+        | "LimitExceededException" => Error::throttled(text),
+        "ResourceNotFoundException" | "ResourceNotFound" => {
+            Error::missing_table(table_of(what), STORE)
+        }
         "ValidationException" if message.contains("Item size") && message.contains("exceeded") => {
             Error::TooLarge {
                 what: what.to_string(),
@@ -62,10 +86,10 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: u16, what: &s
         }
         "ValidationException" | "SerializationException" => Error::invalid("request", text),
         "InternalServerError" | "ServiceUnavailable" | "InternalFailure" => {
-            Error::Unavailable(text)
+            Error::unavailable(text)
         }
-        _ if status >= 500 => Error::Unavailable(text),
-        _ => Error::Backend(text),
+        _ if status >= 500 => Error::unavailable(text),
+        _ => Error::backend(text),
     }
 }
 
@@ -83,6 +107,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_empty_error_still_says_what_came_back() {
+        let e = classify(None, None, 418, "affine_scores: scan");
+        assert!(e.to_string().contains("HTTP 418"), "{e}");
+    }
+
+    #[test]
     fn codes_map_to_variants() {
         assert!(matches!(
             classify(Some("ConditionalCheckFailedException"), None, 400, "x"),
@@ -95,13 +125,18 @@ mod tests {
         ] {
             assert!(matches!(
                 classify(Some(c), None, 400, "x"),
-                Error::Throttled(_)
+                Error::Throttled { .. }
             ));
         }
-        assert!(matches!(
-            classify(Some("ResourceNotFound"), None, 400, "x"),
-            Error::NotFound(_)
-        ));
+        assert_eq!(
+            classify(
+                Some("ResourceNotFound"),
+                None,
+                400,
+                "affine_scores: get a/b"
+            ),
+            Error::missing_table("affine_scores", STORE)
+        );
         assert!(matches!(
             classify(
                 Some("ValidationException"),
@@ -113,11 +148,11 @@ mod tests {
         ));
         assert!(matches!(
             classify(None, None, 503, "x"),
-            Error::Unavailable(_)
+            Error::Unavailable { .. }
         ));
         assert!(matches!(
             classify(Some("Weird"), None, 400, "x"),
-            Error::Backend(_)
+            Error::Backend { .. }
         ));
     }
 }

@@ -2,11 +2,11 @@
 //!
 //! The DynamoDB backend of affine-db, for production validators. One
 //! [`DynamoBackend`] implements all seven table traits,
-//! [`affine_db::Admin`] and [`affine_db::Backend`], with the semantics the
+//! [`affine_db_core::Admin`] and [`affine_db_core::Backend`], with the semantics the
 //! shared conformance suite checks on every backend:
 //!
 //! - Tables are `{prefix}_{name}` and are created from the core schema
-//!   (GSIs, projections, PAY_PER_REQUEST, TTL) by [`affine_db::Admin::init`].
+//!   (GSIs, projections, PAY_PER_REQUEST, TTL) by [`affine_db_core::Admin::init`].
 //! - TTL: DynamoDB deletes expired items only eventually, so every read and
 //!   every conditional write treats `ttl <= now` (the backend's clock) as
 //!   absent.
@@ -14,14 +14,14 @@
 //!   commit block, protected_since) are single conditional UpdateItem calls.
 //! - Batches carry at most 25 writes / 100 reads; unprocessed items are
 //!   retried with backoff and jitter, and a spent budget is an
-//!   [`affine_db::Error::Throttled`] naming the keys not written.
+//!   [`affine_db_core::Error::Throttled`] naming the keys not written.
 //! - Every list operation pages until it has exactly `min(limit, matches)`.
 
 #![warn(missing_docs)]
 
 use std::sync::Arc;
 
-use affine_db::{Backend, Codec, Error, Item, Result, SharedClock, Store, Table};
+use affine_db_core::{Backend, Codec, Error, Item, Result, SharedClock, Store, Table};
 use aws_sdk_dynamodb::Client;
 
 mod admin;
@@ -61,7 +61,7 @@ const LOCK_STRIPES: usize = 64;
 
 impl DynamoBackend {
     /// Builds the client (aws-config's standard chain plus the overrides of
-    /// `config`). Tables are not touched; call [`affine_db::Admin::init`]
+    /// `config`). Tables are not touched; call [`affine_db_core::Admin::init`]
     /// to create them.
     pub async fn connect(config: DynamoConfig, clock: SharedClock) -> Result<Arc<Self>> {
         let client = client::build_client(&config).await;

@@ -1,8 +1,8 @@
 //! `execution_logs` on DynamoDB: queries of one miner's partition, newest
 //! first by sort key, expired logs filtered out.
 
-use affine_db::tables::logs::{execution_stats, summarize_errors, ErrorSummary};
-use affine_db::{
+use affine_db_core::tables::logs::{execution_stats, summarize_errors, ErrorSummary};
+use affine_db_core::{
     keys, Attr, ExecutionLog, ExecutionStats, LogStatus, LogStore, NewLog, Result, Table,
 };
 use async_trait::async_trait;

@@ -2,8 +2,8 @@
 //! saves keep statistics and pause state with `if_not_exists` and the
 //! earliest `first_commit_block` with a condition; counters use `ADD`.
 
-use affine_db::tables::miners::{MinerInfo, MinerMetadata, MinerStore};
-use affine_db::{keys, Error, Result, Table};
+use affine_db_core::tables::miners::{MinerInfo, MinerMetadata, MinerStore};
+use affine_db_core::{keys, Error, Result, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
@@ -184,7 +184,7 @@ impl MinerStore for DynamoBackend {
         let name = self.table_name(T);
         let b = self.client.scan().table_name(name).consistent_read(true);
         let mut miners = query::collect(Request::Scan(b), name, None, None, |i| {
-            Ok(matches!(i.get("sk"), Some(affine_db::Attr::S(s)) if s == keys::METADATA_SK))
+            Ok(matches!(i.get("sk"), Some(affine_db_core::Attr::S(s)) if s == keys::METADATA_SK))
         })
         .await?
         .iter()

@@ -3,7 +3,7 @@
 //! exactly `limit` matches. DynamoDB applies `Limit` before filters and pages
 //! at 1 MB, so a request's page size never decides how many callers get.
 
-use affine_db::{Error, Item, Result};
+use affine_db_core::{Error, Item, Result};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 
@@ -144,7 +144,7 @@ pub fn project_scan(mut b: ScanFluentBuilder, attrs: &[&str]) -> ScanFluentBuild
 /// A string attribute of an item that must have one.
 pub fn str_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str> {
     match item.get(name) {
-        Some(affine_db::Attr::S(s)) => Ok(s),
+        Some(affine_db_core::Attr::S(s)) => Ok(s),
         _ => Err(Error::corrupt(format!("item without a string {name}"))),
     }
 }

@@ -2,10 +2,10 @@
 //! `protected_since` is kept by a conditional update while the stored
 //! policy is protected, and set to now otherwise.
 
-use affine_db::tables::retention::{
+use affine_db_core::tables::retention::{
     validate_policy, RetentionPolicy, RetentionStore, DEFAULT_RETENTION_DAYS,
 };
-use affine_db::{keys, Error, Result, Table};
+use affine_db_core::{keys, Error, Result, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
@@ -147,7 +147,7 @@ impl RetentionStore for DynamoBackend {
         let name = self.table_name(T);
         let b = self.client.scan().table_name(name).consistent_read(true);
         let mut all = query::collect(Request::Scan(b), name, None, None, |i| {
-            Ok(matches!(i.get("sk"), Some(affine_db::Attr::S(s)) if s == keys::METADATA_SK))
+            Ok(matches!(i.get("sk"), Some(affine_db_core::Attr::S(s)) if s == keys::METADATA_SK))
         })
         .await?
         .iter()

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use affine_db::dictionaries;
-use affine_db::schema::{ENV_TIMESTAMP_INDEX, PK, SK};
-use affine_db::tables::samples::{env_order, miner_order};
-use affine_db::{
+use affine_db_core::dictionaries;
+use affine_db_core::schema::{ENV_TIMESTAMP_INDEX, PK, SK};
+use affine_db_core::tables::samples::{env_order, miner_order};
+use affine_db_core::{
     keys, Attr, Conversation, Error, Item, MinerSamplesQuery, NewSample, Result, Sample, SampleKey,
     SampleStore, Table,
 };

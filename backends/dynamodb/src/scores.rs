@@ -5,12 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use affine_db::schema::{LATEST_BLOCK_INDEX, PK, SK};
-use affine_db::tables::scores::{
+use affine_db_core::schema::{LATEST_BLOCK_INDEX, PK, SK};
+use affine_db_core::tables::scores::{
     block_visible, latest_of, snapshot_header, validate_block, validate_snapshot, LatestScores,
     Score, ScoreStore, SNAPSHOT_COMPLETE, SNAPSHOT_WRITING,
 };
-use affine_db::{keys, ttl, Attr, Result, Table};
+use affine_db_core::{keys, ttl, Attr, Result, Table};
 use async_trait::async_trait;
 
 use crate::batch::{self, WriteOp};

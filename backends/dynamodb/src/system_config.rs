@@ -2,8 +2,8 @@
 //! `version = if_not_exists(version, 0) + 1` is computed by the server, so
 //! concurrent sets never repeat a version.
 
-use affine_db::tables::config::validate_param;
-use affine_db::{keys, ConfigParam, ConfigStore, ParamValue, Result, Table};
+use affine_db_core::tables::config::validate_param;
+use affine_db_core::{keys, ConfigParam, ConfigStore, ParamValue, Result, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 

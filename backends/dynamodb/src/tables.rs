@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use affine_db::schema::{AttrType, Projection, TableDef, PK, SK};
-use affine_db::{Error, Result, Table};
+use affine_db_core::schema::{AttrType, Projection, TableDef, PK, SK};
+use affine_db_core::{Error, Result, Table};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     Projection as DynProjection, ProjectionType, ScalarAttributeType, TableStatus,
@@ -50,7 +50,7 @@ fn attr_def(name: &str, ty: ScalarAttributeType) -> Result<AttributeDefinition> 
         .map_err(Error::backend)
 }
 
-fn projection(def: &TableDef, index: &affine_db::schema::IndexDef) -> DynProjection {
+fn projection(def: &TableDef, index: &affine_db_core::schema::IndexDef) -> DynProjection {
     match index.projection {
         Projection::All => DynProjection::builder()
             .projection_type(ProjectionType::All)
@@ -119,7 +119,7 @@ pub async fn create(client: &Client, prefix: &str, table: Table) -> Result<()> {
                 .as_service_error()
                 .is_some_and(|s| s.is_resource_in_use_exception());
             if !in_use {
-                return Err(map_err(e, &format!("create table {name}")));
+                return Err(map_err(e, &format!("{name}: create table")));
             }
         }
     }
@@ -136,7 +136,7 @@ async fn enable_ttl(client: &Client, name: &str, attr: &str) -> Result<()> {
         .table_name(name)
         .send()
         .await
-        .map_err(|e| map_err(e, &format!("describe TTL of {name}")))?;
+        .map_err(|e| map_err(e, &format!("{name}: describe TTL")))?;
     if let Some(d) = current.time_to_live_description() {
         let on = matches!(
             d.time_to_live_status(),
@@ -167,7 +167,7 @@ async fn enable_ttl(client: &Client, name: &str, attr: &str) -> Result<()> {
             if msg.contains("already enabled") {
                 Ok(())
             } else {
-                Err(map_err(e, &format!("enable TTL on {name}")))
+                Err(map_err(e, &format!("{name}: enable TTL")))
             }
         }
     }
@@ -181,8 +181,8 @@ pub async fn describe_status(client: &Client, name: &str) -> Result<Option<Table
                 .and_then(|t| t.table_status().cloned())
                 .unwrap_or(TableStatus::Active),
         )),
-        Err(e) => match map_err(e, &format!("describe table {name}")) {
-            Error::NotFound(_) => Ok(None),
+        Err(e) => match map_err(e, &format!("{name}: describe table")) {
+            Error::MissingTable { .. } => Ok(None),
             other => Err(other),
         },
     }
@@ -195,10 +195,10 @@ async fn wait_active(client: &Client, name: &str) -> Result<()> {
         match describe_status(client, name).await? {
             Some(TableStatus::Active) => return Ok(()),
             None if start.elapsed() > WAIT => {
-                return Err(Error::Unavailable(format!("table {name} did not appear")))
+                return Err(Error::unavailable(format!("table {name} did not appear")))
             }
             _ if start.elapsed() > WAIT => {
-                return Err(Error::Unavailable(format!(
+                return Err(Error::unavailable(format!(
                     "table {name} did not become ACTIVE"
                 )))
             }
@@ -214,7 +214,7 @@ async fn wait_gone(client: &Client, name: &str) -> Result<()> {
     let mut delay = Duration::from_millis(50);
     while describe_status(client, name).await?.is_some() {
         if start.elapsed() > WAIT {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::unavailable(format!(
                 "table {name} was not deleted in time"
             )));
         }
@@ -255,8 +255,8 @@ pub async fn reset(client: &Client, prefix: &str) -> Result<()> {
     for table in Table::ALL {
         let name = table.prefixed(prefix);
         if let Err(e) = client.delete_table().table_name(&name).send().await {
-            match map_err(e, &format!("delete table {name}")) {
-                Error::NotFound(_) => {}
+            match map_err(e, &format!("{name}: delete table")) {
+                Error::MissingTable { .. } => {}
                 other => return Err(other),
             }
         }

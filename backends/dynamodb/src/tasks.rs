@@ -3,9 +3,11 @@
 //! wins; on a failed condition the old item (ALL_OLD) tells a missing or
 //! expired task (NotFound) from one already claimed (Conflict).
 
-use affine_db::schema::{PK, SK, STATUS_CREATED_INDEX};
-use affine_db::tables::tasks::{pending_order, validate_task_key};
-use affine_db::{keys, Claim, Error, Item, NewTask, Result, Table, Task, TaskStatus, TaskStore};
+use affine_db_core::schema::{PK, SK, STATUS_CREATED_INDEX};
+use affine_db_core::tables::tasks::{pending_order, validate_task_key};
+use affine_db_core::{
+    keys, Claim, Error, Item, NewTask, Result, Table, Task, TaskStatus, TaskStore,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -112,7 +114,7 @@ impl DynamoBackend {
             Ok(match status {
                 None => true,
                 Some(s) => {
-                    matches!(i.get("status"), Some(affine_db::Attr::S(v)) if v == s.as_str())
+                    matches!(i.get("status"), Some(affine_db_core::Attr::S(v)) if v == s.as_str())
                 }
             })
         })

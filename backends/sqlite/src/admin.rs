@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use affine_db::schema::Table;
-use affine_db::{Admin, Capabilities, Error, Item, Result, ScanPage};
+use affine_db_core::schema::Table;
+use affine_db_core::{Admin, Capabilities, Error, Item, Result, ScanPage};
 use async_trait::async_trait;
 use rusqlite::params;
 
@@ -17,7 +17,7 @@ const MAX_BATCH_WRITE: usize = 500;
 
 fn cursor_of(item: &Item) -> Result<String> {
     let key = |k: &str| match item.get(k) {
-        Some(affine_db::Attr::S(s)) => Ok(s.clone()),
+        Some(affine_db_core::Attr::S(s)) => Ok(s.clone()),
         _ => Err(Error::corrupt(format!("row without a string {k}"))),
     };
     Ok(serde_json::json!([key("pk")?, key("sk")?]).to_string())
@@ -43,10 +43,7 @@ impl Admin for SqliteBackend {
     }
 
     fn describe(&self) -> String {
-        match self.db.path() {
-            Some(p) => format!("sqlite://{}", p.display()),
-            None => "sqlite://:memory:".to_string(),
-        }
+        self.db.name().to_string()
     }
 
     async fn init(&self) -> Result<()> {

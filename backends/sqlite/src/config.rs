@@ -2,10 +2,10 @@
 //! writes the next inside one `BEGIN IMMEDIATE` transaction, so concurrent
 //! sets never repeat a version.
 
-use affine_db::keys;
-use affine_db::schema::Table;
-use affine_db::tables::config::{validate_param, ConfigParam, ConfigStore, ParamValue};
-use affine_db::Result;
+use affine_db_core::keys;
+use affine_db_core::schema::Table;
+use affine_db_core::tables::config::{validate_param, ConfigParam, ConfigStore, ParamValue};
+use affine_db_core::Result;
 use async_trait::async_trait;
 use rusqlite::params;
 
@@ -38,7 +38,7 @@ impl ConfigStore for SqliteBackend {
             .write_tx(move |tx| {
                 let sk = keys::config_sk(&param.param_name);
                 if let Some(old) = row::get_item(tx, T, keys::CONFIG_PK, &sk, now)? {
-                    let old = affine_db::item::ItemReader::new("system_config", &old);
+                    let old = affine_db_core::item::ItemReader::new("system_config", &old);
                     param.version = old.opt_i64("version")?.unwrap_or_default() + 1;
                 }
                 row::put_item(tx, T, &param.to_item())?;

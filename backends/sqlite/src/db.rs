@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use affine_db::schema::{AttrType, Table};
-use affine_db::{Error, Result};
+use affine_db_core::schema::{AttrType, Table};
+use affine_db_core::{Error, Result};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -35,13 +35,22 @@ impl<T> SqlResult<T> for rusqlite::Result<T> {
     }
 }
 
-/// Maps one rusqlite error onto the core error.
+/// Maps one rusqlite error onto the core error (the store is named by
+/// [`Db`], which wraps every call): busy/locked are transient
+/// ([`Error::Unavailable`]), a missing table is [`Error::MissingTable`],
+/// everything else is a permanent [`Error::Backend`]. The rusqlite error is
+/// kept as the source.
 pub(crate) fn sql_error(e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(_, Some(msg)) = &e {
+        if let Some(table) = msg.strip_prefix("no such table: ") {
+            return Error::missing_table(table.trim_start_matches("main."), "");
+        }
+    }
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            Error::Unavailable(format!("sqlite: database is locked: {e}"))
+            Error::unavailable_from("the database is locked by another connection", e)
         }
-        _ => Error::backend(format!("sqlite: {e}")),
+        _ => Error::backend_from("sqlite", e),
     }
 }
 
@@ -67,10 +76,12 @@ pub(crate) struct Db {
     /// Idle read connections; `None` for an in-memory database.
     readers: Option<Arc<Mutex<Vec<Connection>>>>,
     path: Option<PathBuf>,
+    /// The store as a URL (`sqlite://PATH`, `sqlite::memory:`), named by every error.
+    name: String,
 }
 
 fn join_error(e: tokio::task::JoinError) -> Error {
-    Error::backend(format!("sqlite worker thread failed: {e}"))
+    Error::backend_from("sqlite worker thread failed", e)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
@@ -87,7 +98,7 @@ impl Db {
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             let conn = Connection::open(&p).map_err(|e| {
-                Error::Unavailable(format!("cannot open sqlite database {}: {e}", p.display()))
+                Error::backend_from(format!("cannot open sqlite database {}", p.display()), e)
             })?;
             configure(&conn)?;
             let mode: String = conn
@@ -107,6 +118,7 @@ impl Db {
         let db = Db {
             writer: Arc::new(Mutex::new(conn)),
             readers: Some(Arc::new(Mutex::new(Vec::new()))),
+            name: format!("sqlite://{}", path.display()),
             path: Some(path),
         };
         db.write(migrate).await?;
@@ -126,6 +138,7 @@ impl Db {
             writer: Arc::new(Mutex::new(conn)),
             readers: None,
             path: None,
+            name: "sqlite::memory:".to_string(),
         };
         db.write(migrate).await?;
         Ok(db)
@@ -134,6 +147,11 @@ impl Db {
     /// The file, if any.
     pub(crate) fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The store as a URL, as errors name it.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// Runs `f` on the writer connection, on the blocking pool.
@@ -148,7 +166,9 @@ impl Db {
             f(&mut conn)
         })
         .await
-        .map_err(join_error)?
+        .map_err(join_error)
+        .and_then(|r| r)
+        .map_err(|e| e.in_store(&self.name))
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the writer:
@@ -201,7 +221,9 @@ impl Db {
             out
         })
         .await
-        .map_err(join_error)?
+        .map_err(join_error)
+        .and_then(|r| r)
+        .map_err(|e| e.in_store(&self.name))
     }
 }
 
@@ -211,10 +233,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| {
-        Error::Unavailable(format!(
-            "cannot open sqlite database {}: {e}",
-            path.display()
-        ))
+        Error::backend_from(format!("cannot open sqlite database {}", path.display()), e)
     })?;
     configure(&conn)?;
     conn.pragma_update(None, "query_only", true).db()?;

@@ -2,7 +2,7 @@
 //!
 //! The embedded SQLite backend of affine-db, for offline development and
 //! single-machine validators. One [`SqliteBackend`] implements all seven
-//! table traits, [`affine_db::Admin`] and [`affine_db::Backend`].
+//! table traits, [`affine_db_core::Admin`] and [`affine_db_core::Backend`].
 //!
 //! The file is the namespace: the tables carry their bare names and one
 //! column per attribute, named as the attribute, so `sqlite3 affine.db`
@@ -13,7 +13,7 @@
 //! processes) or on a small pool of read connections.
 //!
 //! TTL: an item whose `ttl` is at or before the clock's now is invisible to
-//! every operation (`ttl > now` in SQL); [`affine_db::Admin::purge_expired`]
+//! every operation (`ttl > now` in SQL); [`affine_db_core::Admin::purge_expired`]
 //! deletes such rows.
 
 #![warn(missing_docs)]
@@ -21,7 +21,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use affine_db::{Backend, Codec, Result, SharedClock, Store};
+use affine_db_core::{Backend, Codec, Result, SharedClock, Store};
 
 mod admin;
 mod config;
@@ -51,7 +51,7 @@ impl SqliteBackend {
     ///
     /// The file is switched to WAL mode and its schema brought to
     /// [`SCHEMA_VERSION`]; a file written by a newer build is refused with
-    /// [`affine_db::Error::Backend`].
+    /// [`affine_db_core::Error::Backend`].
     pub async fn open(path: impl AsRef<Path>, clock: SharedClock) -> Result<Arc<Self>> {
         let db = Db::open(path.as_ref()).await?;
         Ok(Arc::new(SqliteBackend {

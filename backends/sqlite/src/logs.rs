@@ -1,12 +1,12 @@
 //! `execution_logs` on SQLite.
 
-use affine_db::keys;
-use affine_db::schema::Table;
-use affine_db::tables::logs::{
+use affine_db_core::keys;
+use affine_db_core::schema::Table;
+use affine_db_core::tables::logs::{
     execution_stats, summarize_errors, ErrorSummary, ExecutionLog, ExecutionStats, LogStatus,
     LogStore, NewLog,
 };
-use affine_db::Result;
+use affine_db_core::Result;
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 

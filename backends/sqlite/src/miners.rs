@@ -1,10 +1,10 @@
 //! `miner_metadata` on SQLite. Every change is a read-modify-write inside
 //! one `BEGIN IMMEDIATE` transaction, so counters lose no update.
 
-use affine_db::keys;
-use affine_db::schema::Table;
-use affine_db::tables::miners::{MinerInfo, MinerMetadata, MinerStore};
-use affine_db::{Error, Result};
+use affine_db_core::keys;
+use affine_db_core::schema::Table;
+use affine_db_core::tables::miners::{MinerInfo, MinerMetadata, MinerStore};
+use affine_db_core::{Error, Result};
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 

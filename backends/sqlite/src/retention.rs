@@ -1,12 +1,12 @@
 //! `data_retention_policy` on SQLite. Every change is a read-modify-write
 //! inside one `BEGIN IMMEDIATE` transaction.
 
-use affine_db::keys;
-use affine_db::schema::Table;
-use affine_db::tables::retention::{
+use affine_db_core::keys;
+use affine_db_core::schema::Table;
+use affine_db_core::tables::retention::{
     validate_policy, RetentionPolicy, RetentionStore, DEFAULT_RETENTION_DAYS,
 };
-use affine_db::Result;
+use affine_db_core::Result;
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 

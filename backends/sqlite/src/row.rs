@@ -4,9 +4,9 @@
 //! NULL, left out of the item on read. Table code converts records with the
 //! core's `to_item`/`from_item` and talks to SQLite only through here.
 
-use affine_db::item::{format_f64, Attr, Item};
-use affine_db::schema::{AttrDef, AttrType, Table, PK, SK};
-use affine_db::{Error, Result};
+use affine_db_core::item::{format_f64, Attr, Item};
+use affine_db_core::schema::{AttrDef, AttrType, Table, PK, SK};
+use affine_db_core::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Params, Row};
 

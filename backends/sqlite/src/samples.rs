@@ -1,11 +1,11 @@
 //! `sample_results` on SQLite.
 
-use affine_db::keys;
-use affine_db::schema::Table;
-use affine_db::tables::samples::{
+use affine_db_core::keys;
+use affine_db_core::schema::Table;
+use affine_db_core::tables::samples::{
     Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore,
 };
-use affine_db::{dictionaries, Result};
+use affine_db_core::{dictionaries, Result};
 use async_trait::async_trait;
 use rusqlite::params;
 

@@ -3,13 +3,13 @@
 //! DynamoDB, so both backends store the same items; readers honour
 //! [`block_visible`] for headers that say `writing` (imported data).
 
-use affine_db::keys;
-use affine_db::schema::Table;
-use affine_db::tables::scores::{
+use affine_db_core::keys;
+use affine_db_core::schema::Table;
+use affine_db_core::tables::scores::{
     block_visible, latest_of, snapshot_header, validate_block, validate_snapshot, LatestScores,
     Score, ScoreStore, SNAPSHOT_COMPLETE, SNAPSHOT_WRITING,
 };
-use affine_db::{ttl, Result};
+use affine_db_core::{ttl, Result};
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 

@@ -2,10 +2,12 @@
 //! one `BEGIN IMMEDIATE` transaction on the writer connection, so claims,
 //! failures and requeues are atomic (also against other processes).
 
-use affine_db::keys;
-use affine_db::schema::Table;
-use affine_db::tables::tasks::{validate_task_key, Claim, NewTask, Task, TaskStatus, TaskStore};
-use affine_db::{Error, Result};
+use affine_db_core::keys;
+use affine_db_core::schema::Table;
+use affine_db_core::tables::tasks::{
+    validate_task_key, Claim, NewTask, Task, TaskStatus, TaskStore,
+};
+use affine_db_core::{Error, Result};
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 

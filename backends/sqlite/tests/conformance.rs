@@ -2,8 +2,8 @@
 //! fresh in-memory database (one connection) and on a fresh file in WAL
 //! mode (writer plus read pool).
 
-use affine_db::conformance::Harness;
-use affine_db::Store;
+use affine_db_core::conformance::Harness;
+use affine_db_core::Store;
 use affine_db_sqlite::SqliteBackend;
 
 async fn harness() -> Harness {
@@ -17,7 +17,7 @@ async fn harness() -> Harness {
     }
 }
 
-affine_db::conformance_suite!(harness);
+affine_db_core::conformance_suite!(harness);
 
 /// The same suite on database files under cargo's scratch directory for
 /// integration tests (one file per test, removed by the next run).
@@ -48,5 +48,5 @@ mod file {
         }
     }
 
-    affine_db::conformance_suite!(harness);
+    affine_db_core::conformance_suite!(harness);
 }

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use affine_db::conformance::Harness;
-use affine_db::schema::Table;
-use affine_db::{
+use affine_db_core::conformance::Harness;
+use affine_db_core::schema::Table;
+use affine_db_core::{
     Admin, Attr, Clock, ConfigStore, Error, LogStatus, LogStore, ManualClock, MinerInfo,
     MinerStore, NewLog, NewSample, NewTask, ParamValue, SampleStore, Score, ScoreStore, TaskStore,
 };
@@ -89,7 +89,7 @@ async fn a_newer_schema_version_is_refused() {
     let err = SqliteBackend::open(&f.path, f.clock.clone())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Backend(_)), "{err:?}");
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
     // The file was left alone.
     let conn = rusqlite::Connection::open(&f.path).unwrap();
     let v: i64 = conn
@@ -187,7 +187,7 @@ async fn a_reopened_file_keeps_its_data() {
     let store = open_store(&f.path, f.clock.clone()).await.unwrap();
     let got = store
         .samples
-        .get_sample(&key, affine_db::Conversation::Include)
+        .get_sample(&key, affine_db_core::Conversation::Include)
         .await
         .unwrap()
         .unwrap();
@@ -230,7 +230,7 @@ async fn purge_expired_removes_exactly_the_expired_rows() {
         .unwrap()
         .is_none());
     assert_eq!(db.purge_expired().await.unwrap(), 1);
-    let raw = affine_db::admin::scan_all(db.as_ref(), Table::TaskQueue)
+    let raw = affine_db_core::admin::scan_all(db.as_ref(), Table::TaskQueue)
         .await
         .unwrap();
     assert_eq!(raw.len(), 1);
@@ -278,7 +278,7 @@ async fn scan_pages_cover_every_item_once_and_put_items_round_trips() {
         .await
         .unwrap();
     assert_eq!(
-        affine_db::admin::scan_all(dst.as_ref(), Table::SampleResults)
+        affine_db_core::admin::scan_all(dst.as_ref(), Table::SampleResults)
             .await
             .unwrap(),
         items
@@ -375,7 +375,7 @@ async fn snapshot_headers_are_stored_like_on_dynamodb() {
         .await
         .unwrap();
     db.save_snapshot(10, vec![score("b")]).await.unwrap();
-    let raw = affine_db::admin::scan_all(db.as_ref(), Table::Scores)
+    let raw = affine_db_core::admin::scan_all(db.as_ref(), Table::Scores)
         .await
         .unwrap();
     assert_eq!(raw.len(), 2, "header and the one remaining row");

@@ -762,27 +762,6 @@ impl Report {
     }
 }
 
-/// `err` with `note` added to its message, same variant.
-fn with_note(err: Error, note: &str) -> Error {
-    match err {
-        Error::InvalidInput { field, reason } => Error::InvalidInput {
-            field,
-            reason: format!("{reason}; {note}"),
-        },
-        Error::NotFound(m) => Error::NotFound(format!("{m}; {note}")),
-        Error::Conflict(m) => Error::Conflict(format!("{m}; {note}")),
-        Error::TooLarge { what, size, limit } => Error::TooLarge {
-            what: format!("{what} ({note})"),
-            size,
-            limit,
-        },
-        Error::Throttled(m) => Error::Throttled(format!("{m}; {note}")),
-        Error::Unavailable(m) => Error::Unavailable(format!("{m}; {note}")),
-        Error::Corrupt(m) => Error::Corrupt(format!("{m}; {note}")),
-        Error::Backend(m) => Error::Backend(format!("{m}; {note}")),
-    }
-}
-
 /// Runs the workload, cleans up and prints the results.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
     args.validate()?;
@@ -883,7 +862,7 @@ async fn execute(store: Store, args: &Args, bar: Option<ProgressBar>) -> Result<
     };
     if let Some(err) = failure {
         return Err(match cleanup {
-            Some(Err(c)) => with_note(err, &format!("the cleanup failed too: {c}")),
+            Some(Err(c)) => err.with_note(format!("the cleanup failed too: {c}")),
             _ => err,
         });
     }
@@ -1012,8 +991,8 @@ mod tests {
 
     use affine_db::admin::scan_all;
     use affine_db::clock::system_clock;
+    use affine_db::sqlite::SqliteBackend;
     use affine_db::tables::samples::{Sample, SampleKey, SampleStore};
-    use affine_db_sqlite::SqliteBackend;
 
     async fn memory_store() -> Store {
         let backend = SqliteBackend::open_in_memory(system_clock())
@@ -1044,7 +1023,7 @@ mod tests {
                 .saves_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
             if left.is_err() {
-                return Err(Error::Unavailable("injected by the test".into()));
+                return Err(Error::unavailable("injected by the test"));
             }
             self.inner.save_sample(sample).await
         }
@@ -1101,7 +1080,7 @@ mod tests {
             ..ok_args()
         };
         let err = execute(flaky, &args, None).await.unwrap_err();
-        assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
         let stats = store.admin.stats().await.unwrap();
         assert!(stats.values().all(|&n| n == 0), "{stats:?}");
     }
@@ -1213,9 +1192,9 @@ mod tests {
 
     #[test]
     fn notes_keep_the_variant() {
-        let e = with_note(Error::Throttled("slow".into()), "cleanup failed");
-        assert!(matches!(e, Error::Throttled(_)));
-        let e = with_note(Error::invalid("--ops", "bad"), "cleanup failed");
+        let e = Error::throttled("slow").with_note("cleanup failed");
+        assert!(matches!(e, Error::Throttled { .. }));
+        let e = Error::invalid("--ops", "bad").with_note("cleanup failed");
         assert!(matches!(e, Error::InvalidInput { ref field, .. } if field == "--ops"));
     }
 }

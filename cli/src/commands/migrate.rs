@@ -1,10 +1,10 @@
 //! `migrate --source SRC [--tail BLOCKS] [--max-results N] [--current-block B] [--json]`:
 //! imports the old validator's R2 result shards (DESIGN §7) with
-//! [`affine_db::migrate::migrate`].
+//! [`affine_db::tools::migrate::migrate`].
 
 use std::process::ExitCode;
 
-use affine_db::migrate::{self, MigrateOptions, Progress, Source};
+use affine_db::tools::migrate::{self, MigrateOptions, Progress, Source};
 
 use super::{CmdResult, Context};
 use crate::output;

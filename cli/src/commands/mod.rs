@@ -44,7 +44,7 @@ impl Context {
 
     /// Opens the `--db` store.
     pub async fn store(&self) -> Result<Store> {
-        crate::open::open_store(&self.db_url).await
+        affine_db::open(&self.db_url).await
     }
 }
 

@@ -1,5 +1,5 @@
 //! `export --out FILE`, `import --in FILE` and `copy --from URL --to URL`:
-//! versioned snapshots of every table ([`affine_db::snapshot`]).
+//! versioned snapshots of every table ([`affine_db::tools::snapshot`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -7,7 +7,8 @@ use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use affine_db::{snapshot, Error, Table};
+use affine_db::tools::snapshot;
+use affine_db::{Error, Table};
 
 use super::{CmdResult, Context};
 use crate::output;
@@ -73,8 +74,8 @@ pub async fn import(args: ImportArgs, ctx: &Context) -> CmdResult {
 
 /// Copies every item of `--from` into `--to` (through a temporary snapshot file).
 pub async fn copy(args: CopyArgs, _ctx: &Context) -> CmdResult {
-    let from = crate::open::open_store(&args.from).await?;
-    let to = crate::open::open_store(&args.to).await?;
+    let from = affine_db::open(&args.from).await?;
+    let to = affine_db::open(&args.to).await?;
     to.admin.init().await?;
     let counts = snapshot::copy(from.admin.as_ref(), to.admin.as_ref()).await?;
     print_counts("copied", &counts)?;

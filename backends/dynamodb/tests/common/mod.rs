@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use affine_db::conformance::Harness;
-use affine_db::{Admin, ManualClock, SharedClock, Store};
+use affine_db_core::conformance::Harness;
+use affine_db_core::{Admin, ManualClock, SharedClock, Store};
 use affine_db_dynamodb::{DynamoBackend, DynamoConfig};
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();

@@ -31,11 +31,11 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::codec::Codec;
-use crate::error::{Error, Result};
-use crate::schema::Table;
-use crate::store::Store;
-use crate::tables::samples::NewSample;
+use affine_db_core::codec::Codec;
+use affine_db_core::error::{Error, Result};
+use affine_db_core::schema::Table;
+use affine_db_core::store::Store;
+use affine_db_core::tables::samples::NewSample;
 pub use record::{convert, sample_id, Converted, SkipReason};
 pub use source::Source;
 
@@ -276,7 +276,7 @@ struct Writer<'a> {
     store: &'a Store,
     retry: RetryPolicy,
     known_miners: HashSet<String>,
-    pending_miners: Vec<(String, crate::item::Item)>,
+    pending_miners: Vec<(String, affine_db_core::item::Item)>,
     pending: Vec<NewSample>,
     batch_size: usize,
     migrated: u64,

@@ -12,10 +12,10 @@ use super::basics::{put_raw, read_sample, sample_with_id};
 use super::{Harness, T0_MS};
 use crate::codec::{frame_dictionary_id, train_dictionary, Codec, Dictionary, DEFAULT_LEVEL};
 use crate::dictionaries::{self, DictionaryInfo, Targets};
-use crate::dictionary_training::{train_from_store, TrainOptions};
 use crate::error::Error;
 use crate::item::{Attr, Item};
-use crate::recompress::{recompress, RecompressOptions};
+use crate::maintenance::dictionary_training::{train_from_store, TrainOptions};
+use crate::maintenance::recompress::{recompress, RecompressOptions};
 use crate::schema::Table;
 use crate::tables::samples::{Conversation, MinerSamplesQuery, SampleKey};
 

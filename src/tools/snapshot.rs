@@ -19,10 +19,10 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::admin::Admin;
-use crate::error::{Error, Result};
-use crate::item::Item;
-use crate::schema::Table;
+use affine_db_core::admin::Admin;
+use affine_db_core::error::{Error, Result};
+use affine_db_core::item::Item;
+use affine_db_core::schema::Table;
 
 /// The magic bytes every snapshot starts with.
 pub const MAGIC: &[u8; 8] = b"AFDBSNAP";
@@ -133,7 +133,8 @@ pub async fn import<R: Read>(admin: &dyn Admin, mut reader: R) -> Result<BTreeMa
                     .parse()
                     .map_err(|_| Error::corrupt(format!("snapshot: unknown table {table:?}")))?;
                 if items.iter().any(|i| {
-                    !i.contains_key(crate::schema::PK) || !i.contains_key(crate::schema::SK)
+                    !i.contains_key(affine_db_core::schema::PK)
+                        || !i.contains_key(affine_db_core::schema::SK)
                 }) {
                     return Err(Error::corrupt(format!(
                         "snapshot: an item of {table} has no key"

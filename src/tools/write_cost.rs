@@ -6,11 +6,11 @@
 
 use serde::Serialize;
 
-use crate::codec::{gzip9, Codec};
-use crate::error::Result;
-use crate::item::{item_size, Attr, Item};
-use crate::schema::{IndexDef, Projection, Table, PK, SK};
-use crate::tables::samples::NewSample;
+use affine_db_core::codec::{gzip9, Codec};
+use affine_db_core::error::Result;
+use affine_db_core::item::{item_size, Attr, Item};
+use affine_db_core::schema::{IndexDef, Projection, Table, PK, SK};
+use affine_db_core::tables::samples::NewSample;
 
 /// Write capacity units of writing an item of `bytes` (1 per started KiB,
 /// at least 1).
@@ -102,7 +102,7 @@ pub fn compare(
         let raw = serde_json::to_vec(&s.conversation).unwrap_or_default();
         let mut original = item.clone();
         original.insert("conversation_compressed".into(), Attr::B(gzip9(&raw)));
-        if crate::item::check_item_size("original", &original).is_err() {
+        if affine_db_core::item::check_item_size("original", &original).is_err() {
             continue;
         }
         for (cost, item, ix) in [

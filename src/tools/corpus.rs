@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::migrate::{convert, shard_window};
-use crate::tables::samples::NewSample;
+use crate::tools::migrate::{convert, shard_window};
+use affine_db_core::error::{Error, Result};
+use affine_db_core::tables::samples::NewSample;
 
 /// The environment variable naming a corpus directory for benches
 /// (defaults to the fixture, `../shared/data/r2-bucket`).

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::tables::miners::{ChutesStatus, MinerInfo};
-use crate::tables::samples::NewSample;
+use affine_db_core::tables::miners::{ChutesStatus, MinerInfo};
+use affine_db_core::tables::samples::NewSample;
 
 /// Why a record was not migrated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,7 @@
+//! Maintenance that works on any backend through the traits: training zstd
+//! dictionaries on stored conversations and recompressing stored samples
+//! with them. Not part of the table contract; the CLI's `train-dict` and
+//! `recompress` commands run these.
+
+pub mod dictionary_training;
+pub mod recompress;

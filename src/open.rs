@@ -1,0 +1,359 @@
+//! Opening a [`Store`] from a URL, like object_store's `parse_url`: one
+//! parser for every URL form the CLI, the Python package and programs take.
+//!
+//! Accepted forms:
+//! - `sqlite://PATH` — a SQLite file (created if missing);
+//!   `sqlite:///abs/path` for an absolute path. Needs the `sqlite` feature.
+//! - `sqlite::memory:` (or `sqlite://:memory:`) — a private in-memory
+//!   database that lives as long as the store.
+//! - `dynamodb://` with optional query parameters `prefix`, `region` and
+//!   `endpoint`, each overriding the environment (`DYNAMODB_TABLE_PREFIX`,
+//!   `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`/`AWS_ENDPOINT_URL`). Needs
+//!   the `dynamodb` feature.
+//!
+//! Query parameters are parsed strictly: an unknown, empty or repeated
+//! parameter is [`Error::InvalidInput`], never silently ignored.
+
+use std::path::PathBuf;
+
+use affine_db_core::clock::{system_clock, SharedClock};
+use affine_db_core::{Error, Result, Store};
+
+/// The URL forms [`open`] accepts, for error messages.
+pub const ACCEPTED: &str =
+    "use sqlite://PATH, sqlite::memory: or dynamodb://?prefix=P&region=R&endpoint=URL";
+
+/// The store used when none is configured.
+pub const DEFAULT_URL: &str = "sqlite://affine.db";
+
+/// The environment variable naming the store when no URL is given.
+pub const URL_ENV: &str = "AFFINE_DB";
+
+/// Where a store URL points, parsed without opening anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreUrl {
+    /// A SQLite file at this path.
+    SqliteFile {
+        /// The file, as given (relative paths are relative to the working directory).
+        path: PathBuf,
+    },
+    /// A private in-memory SQLite database.
+    SqliteMemory,
+    /// DynamoDB; `None` leaves a setting to the environment.
+    DynamoDb {
+        /// Table prefix (`DYNAMODB_TABLE_PREFIX`, default `affine`, when `None`).
+        prefix: Option<String>,
+        /// Region (the AWS SDK's chain when `None`).
+        region: Option<String>,
+        /// Endpoint, e.g. a local emulator (the AWS SDK's chain when `None`).
+        endpoint: Option<String>,
+    },
+}
+
+/// The query parameters of `query`, each known and given once and non-empty.
+fn query_params(url: &str, query: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let Some(query) = query else {
+        return Ok(out);
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let (key, value) = (key.into_owned(), value.into_owned());
+        if !known.contains(&key.as_str()) {
+            return Err(Error::invalid(
+                "url",
+                format!(
+                    "unknown query parameter {key:?} in {:?}; known: {}",
+                    redact(url),
+                    known.join(", ")
+                ),
+            ));
+        }
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(Error::invalid(
+                "url",
+                format!(
+                    "query parameter {key:?} is given twice in {:?}",
+                    redact(url)
+                ),
+            ));
+        }
+        if value.is_empty() {
+            return Err(Error::invalid(key, "must not be empty"));
+        }
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+impl StoreUrl {
+    /// Parses a store URL (see the module docs for the forms).
+    pub fn parse(url: &str) -> Result<StoreUrl> {
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Ok(StoreUrl::SqliteMemory);
+        }
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let (path, query) = match rest.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (rest, None),
+            };
+            query_params(url, query, &[])?;
+            if path.is_empty() {
+                return Err(Error::invalid(
+                    "url",
+                    format!("{url:?} names no file; {ACCEPTED}"),
+                ));
+            }
+            return Ok(StoreUrl::SqliteFile { path: path.into() });
+        }
+        if let Some(rest) = url.strip_prefix("dynamodb://") {
+            let (authority, query) = match rest.split_once('?') {
+                Some((a, q)) => (a, Some(q)),
+                None => (rest, None),
+            };
+            if !matches!(authority, "" | "/") || query.is_some_and(|q| q.contains('#')) {
+                return Err(Error::invalid(
+                    "url",
+                    format!(
+                        "{:?}: a dynamodb URL has no host, path or fragment; pass options as \
+                         query parameters (prefix, region, endpoint)",
+                        redact(url)
+                    ),
+                ));
+            }
+            let mut prefix = None;
+            let mut region = None;
+            let mut endpoint = None;
+            for (key, value) in query_params(url, query, &["prefix", "region", "endpoint"])? {
+                match key.as_str() {
+                    "prefix" => prefix = Some(value),
+                    "region" => region = Some(value),
+                    _ => endpoint = Some(value),
+                }
+            }
+            return Ok(StoreUrl::DynamoDb {
+                prefix,
+                region,
+                endpoint,
+            });
+        }
+        Err(Error::invalid(
+            "url",
+            format!("{:?} is not a store URL; {ACCEPTED}", redact(url)),
+        ))
+    }
+
+    /// Whether this URL names a SQLite store (file or memory).
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, StoreUrl::SqliteFile { .. } | StoreUrl::SqliteMemory)
+    }
+}
+
+/// How [`open_with`] opens a store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// The clock the store reads "now" from (the system clock by default;
+    /// tests inject a [`affine_db_core::ManualClock`]).
+    pub clock: SharedClock,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            clock: system_clock(),
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Uses `clock` for "now".
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// The store URL to use when the caller gives none: `AFFINE_DB`, else
+/// [`DEFAULT_URL`].
+pub fn url_from_env() -> String {
+    std::env::var(URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_URL.to_string())
+}
+
+/// Opens the store `url` names, on the system clock. A SQLite file is
+/// created (with its tables) if missing; DynamoDB tables are not touched
+/// (run [`affine_db_core::Admin::init`] to create them).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = affine_db::open("sqlite::memory:").await?;
+/// assert_eq!(store.admin.capabilities().name, "sqlite");
+/// # Ok::<(), affine_db::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn open(url: &str) -> Result<Store> {
+    open_with(url, OpenOptions::default()).await
+}
+
+/// Opens the store `url` names with `options`.
+pub async fn open_with(url: &str, options: OpenOptions) -> Result<Store> {
+    open_parsed(StoreUrl::parse(url)?, options).await
+}
+
+/// Opens an already parsed URL.
+pub async fn open_parsed(url: StoreUrl, options: OpenOptions) -> Result<Store> {
+    match url {
+        StoreUrl::SqliteFile { path } => open_sqlite_file(path, options).await,
+        StoreUrl::SqliteMemory => open_sqlite_memory(options).await,
+        StoreUrl::DynamoDb {
+            prefix,
+            region,
+            endpoint,
+        } => open_dynamodb(prefix, region, endpoint, options).await,
+    }
+}
+
+#[cfg(any(not(feature = "sqlite"), not(feature = "dynamodb")))]
+fn missing_feature(feature: &str) -> Error {
+    Error::invalid(
+        "url",
+        format!("this build of affine-db has no {feature} backend; enable the `{feature}` feature"),
+    )
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite_file(path: PathBuf, options: OpenOptions) -> Result<Store> {
+    affine_db_sqlite::open_store(path, options.clock).await
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite_file(_path: PathBuf, _options: OpenOptions) -> Result<Store> {
+    Err(missing_feature("sqlite"))
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite_memory(options: OpenOptions) -> Result<Store> {
+    Ok(Store::new(
+        affine_db_sqlite::SqliteBackend::open_in_memory(options.clock).await?,
+    ))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite_memory(_options: OpenOptions) -> Result<Store> {
+    Err(missing_feature("sqlite"))
+}
+
+#[cfg(feature = "dynamodb")]
+async fn open_dynamodb(
+    prefix: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    options: OpenOptions,
+) -> Result<Store> {
+    let config = affine_db_dynamodb::DynamoConfig::from_parts(prefix, region, endpoint)?;
+    affine_db_dynamodb::open_store(config, options.clock).await
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn open_dynamodb(
+    _prefix: Option<String>,
+    _region: Option<String>,
+    _endpoint: Option<String>,
+    _options: OpenOptions,
+) -> Result<Store> {
+    Err(missing_feature("dynamodb"))
+}
+
+/// The URL without anything that could be a credential (`user:pass@`), for
+/// error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(p: &str) -> StoreUrl {
+        StoreUrl::SqliteFile { path: p.into() }
+    }
+
+    #[test]
+    fn parses_the_accepted_forms() {
+        assert_eq!(
+            StoreUrl::parse("sqlite://affine.db").unwrap(),
+            file("affine.db")
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite:///tmp/a.db").unwrap(),
+            file("/tmp/a.db")
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite::memory:").unwrap(),
+            StoreUrl::SqliteMemory
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite://:memory:").unwrap(),
+            StoreUrl::SqliteMemory
+        );
+        assert_eq!(
+            StoreUrl::parse(
+                "dynamodb://?prefix=p1&region=eu-west-1&endpoint=http://127.0.0.1:8000"
+            )
+            .unwrap(),
+            StoreUrl::DynamoDb {
+                prefix: Some("p1".into()),
+                region: Some("eu-west-1".into()),
+                endpoint: Some("http://127.0.0.1:8000".into()),
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("dynamodb://").unwrap(),
+            StoreUrl::DynamoDb {
+                prefix: None,
+                region: None,
+                endpoint: None
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_urls_as_invalid_input() {
+        for url in [
+            "bogus://x",
+            "sqlite://",
+            "affine.db",
+            "postgres://u:p@h/db",
+            "sqlite://x.db?bogus=1",
+            "dynamodb://host/path",
+            "dynamodb://?bogus=1",
+            "dynamodb://?prefix=",
+            "dynamodb://?prefix=a&prefix=b",
+            "dynamodb://?region=a&region=a",
+            "dynamodb://?prefix=p#frag",
+            "not a url",
+        ] {
+            assert!(
+                matches!(StoreUrl::parse(url), Err(Error::InvalidInput { .. })),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn redacts_userinfo() {
+        assert_eq!(
+            redact("postgres://u:secret@host/db"),
+            "postgres://***@host/db"
+        );
+        assert_eq!(redact("bogus://x"), "bogus://x");
+    }
+}
