@@ -341,7 +341,7 @@ async fn copy_dynamodb_to_sqlite_to_dynamodb_keeps_every_item() {
         .unwrap();
     first
         .retention
-        .set_protected("5Miner", "top3")
+        .set_protected("5Miner", "top3", None)
         .await
         .unwrap();
     first
@@ -381,6 +381,7 @@ async fn copy_dynamodb_to_sqlite_to_dynamodb_keeps_every_item() {
             error_type: None,
             error_message: None,
             execution_time_ms: 5,
+            timestamp: None,
         })
         .await
         .unwrap();

@@ -63,6 +63,7 @@ async fn filled(path: &Path) -> Store {
             error_type: Some("timeout".into()),
             error_message: None,
             execution_time_ms: 12,
+            timestamp: None,
         })
         .await
         .unwrap();
@@ -103,7 +104,7 @@ async fn filled(path: &Path) -> Store {
         .unwrap();
     store
         .retention
-        .set_protected("5Miner", "top3")
+        .set_protected("5Miner", "top3", None)
         .await
         .unwrap();
     let d = dump(&store).await;

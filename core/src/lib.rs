@@ -48,4 +48,4 @@ pub use tables::samples::{
     Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore,
 };
 pub use tables::scores::{LatestScores, Score, ScoreStore};
-pub use tables::tasks::{Claim, NewTask, Task, TaskStatus, TaskStore};
+pub use tables::tasks::{Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore};

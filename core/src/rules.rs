@@ -117,6 +117,7 @@ pub async fn save_block_scores(
                     "historical top-3: rank {} at block {block_number}",
                     rank + 1
                 ),
+                None,
             )
             .await?;
     }

@@ -38,7 +38,7 @@ use affine_db::tables::scores::{
     latest_of, validate_block, validate_snapshot, LatestScores, Score, ScoreStore,
 };
 use affine_db::tables::tasks::{
-    pending_order, validate_task_key, Claim, NewTask, Task, TaskStatus, TaskStore,
+    validate_task_key, Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore,
 };
 use affine_db::ttl::{self, is_live};
 use affine_db::{Backend, Codec, Error, Result};
@@ -306,7 +306,7 @@ impl TaskStore for Model {
             .ok())
     }
 
-    async fn get_pending_tasks(&self, limit: usize) -> Result<Vec<Task>> {
+    async fn get_pending_tasks(&self, limit: usize, order: PendingOrder) -> Result<Vec<Task>> {
         let now = self.now_s();
         let mut v: Vec<Task> = self
             .st()
@@ -315,7 +315,7 @@ impl TaskStore for Model {
             .filter(|t| is_live(t.ttl, now) && t.status == TaskStatus::Pending)
             .cloned()
             .collect();
-        v.sort_by(pending_order);
+        v.sort_by(|a, b| order.compare(a, b));
         v.truncate(limit);
         Ok(v)
     }
@@ -699,10 +699,15 @@ impl MinerStore for Model {
         Ok(self.st().miners.get(miner_hotkey).cloned())
     }
 
-    async fn update_statistics(&self, miner_hotkey: &str, success: bool) -> Result<MinerMetadata> {
+    async fn update_statistics(
+        &self,
+        miner_hotkey: &str,
+        success: bool,
+        increment_samples: bool,
+    ) -> Result<MinerMetadata> {
         let now = self.now_s();
         self.update_miner(miner_hotkey, |m| {
-            m.total_samples += 1;
+            m.total_samples += i64::from(increment_samples);
             if success {
                 m.success_count += 1;
                 m.consecutive_errors = 0;
@@ -760,7 +765,11 @@ impl Model {
         is_protected: bool,
         reason: Option<String>,
         days: Option<i64>,
+        since: Option<i64>,
     ) -> Result<RetentionPolicy> {
+        if since.is_some_and(|s| s < 0) {
+            return Err(Error::invalid("protected_since", "negative"));
+        }
         let mut st = self.st();
         let existing = st.policies.get(miner_hotkey);
         let days =
@@ -773,6 +782,7 @@ impl Model {
             reason,
             days,
             self.now_s(),
+            since,
         );
         st.policies.insert(miner_hotkey.to_string(), p.clone());
         Ok(p)
@@ -793,6 +803,7 @@ impl RetentionStore for Model {
             is_protected,
             protection_reason,
             Some(retention_days),
+            None,
         )
     }
 
@@ -801,12 +812,23 @@ impl RetentionStore for Model {
         Ok(self.st().policies.get(miner_hotkey).cloned())
     }
 
-    async fn set_protected(&self, miner_hotkey: &str, reason: &str) -> Result<RetentionPolicy> {
-        self.put_policy(miner_hotkey, true, Some(reason.to_string()), None)
+    async fn set_protected(
+        &self,
+        miner_hotkey: &str,
+        reason: &str,
+        protected_since: Option<i64>,
+    ) -> Result<RetentionPolicy> {
+        self.put_policy(
+            miner_hotkey,
+            true,
+            Some(reason.to_string()),
+            None,
+            protected_since,
+        )
     }
 
     async fn set_unprotected(&self, miner_hotkey: &str) -> Result<RetentionPolicy> {
-        self.put_policy(miner_hotkey, false, None, None)
+        self.put_policy(miner_hotkey, false, None, None, None)
     }
 
     async fn update_cleanup_timestamp(&self, miner_hotkey: &str) -> Result<RetentionPolicy> {

@@ -12,7 +12,7 @@ use affine_db::tables::logs::{LogStatus, NewLog};
 use affine_db::tables::miners::{ChutesStatus, MinerInfo};
 use affine_db::tables::samples::{Conversation, MinerSamplesQuery, NewSample, SampleKey};
 use affine_db::tables::scores::Score;
-use affine_db::tables::tasks::{Claim, NewTask, Task, TaskStatus};
+use affine_db::tables::tasks::{Claim, NewTask, PendingOrder, Task, TaskStatus};
 use affine_db::ttl::{self, DAY_S};
 use affine_db::{Result, Store};
 use proptest::prelude::*;
@@ -699,7 +699,7 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
         }
         Op::Pending(limit) => out(store
             .tasks
-            .get_pending_tasks(usize::from(*limit))
+            .get_pending_tasks(usize::from(*limit), PendingOrder::Priority)
             .await
             .map(|v| {
                 v.into_iter()
@@ -804,6 +804,7 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                     error_type: error_type.map(|i| format!("E{}", i % 2)),
                     error_message: failed.then(|| "went wrong".to_string()),
                     execution_time_ms: 100 + i64::from(*e),
+                    timestamp: None,
                 })
                 .await;
             if let Ok(l) = &r {
@@ -946,7 +947,7 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             })
             .await),
         Op::GetMeta(h) => out(store.miners.get_metadata(hk(*h)).await),
-        Op::UpdateStats(h, ok) => out(store.miners.update_statistics(hk(*h), *ok).await),
+        Op::UpdateStats(h, ok) => out(store.miners.update_statistics(hk(*h), *ok, true).await),
         Op::Pause(h, d) => out(store.miners.pause_miner(hk(*h), "why", *d).await),
         Op::Unpause(h) => out(store.miners.unpause_miner(hk(*h)).await),
         Op::CheckPause(h) => out(store.miners.check_pause_expired(hk(*h)).await),
@@ -969,7 +970,7 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                 )
                 .await)
         }
-        Op::Protect(h) => out(store.retention.set_protected(hk(*h), "manual").await),
+        Op::Protect(h) => out(store.retention.set_protected(hk(*h), "manual", None).await),
         Op::Unprotect(h) => out(store.retention.set_unprotected(hk(*h)).await),
         Op::GetPolicy(h) => {
             let p = store.retention.get_policy(hk(*h)).await;

@@ -128,10 +128,17 @@ impl MinerStore for DynamoBackend {
             .transpose()
     }
 
-    async fn update_statistics(&self, miner_hotkey: &str, success: bool) -> Result<MinerMetadata> {
+    async fn update_statistics(
+        &self,
+        miner_hotkey: &str,
+        success: bool,
+        increment_samples: bool,
+    ) -> Result<MinerMetadata> {
         let mut u = Update::new();
-        u.add("total_samples", 1)
-            .set("last_sample_time", convert::n(self.now_s()));
+        u.set("last_sample_time", convert::n(self.now_s()));
+        if increment_samples {
+            u.add("total_samples", 1);
+        }
         if success {
             u.add("success_count", 1)
                 .set("consecutive_errors", convert::n(0));

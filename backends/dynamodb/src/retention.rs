@@ -3,7 +3,8 @@
 //! policy is protected, and set to now otherwise.
 
 use affine_db_core::tables::retention::{
-    validate_policy, RetentionPolicy, RetentionStore, DEFAULT_RETENTION_DAYS,
+    validate_policy, validate_protected_since, RetentionPolicy, RetentionStore,
+    DEFAULT_RETENTION_DAYS,
 };
 use affine_db_core::{keys, Error, Result, Table};
 use async_trait::async_trait;
@@ -42,13 +43,16 @@ impl DynamoBackend {
         }
     }
 
-    /// Sets protection; `days` `None` keeps the stored retention days (90 without).
+    /// Sets protection; `days` `None` keeps the stored retention days (90
+    /// without); `since` sets `protected_since` of a protected policy
+    /// instead of keeping it.
     async fn write_policy(
         &self,
         hotkey: &str,
         protected: bool,
         reason: Option<String>,
         days: Option<i64>,
+        since: Option<i64>,
     ) -> Result<RetentionPolicy> {
         keys::validate_part("miner_hotkey", hotkey)?;
         let pk = keys::retention_pk(hotkey);
@@ -74,6 +78,13 @@ impl DynamoBackend {
             "protection_reason",
             reason.as_deref().map_or_else(null, convert::s),
         );
+        if let Some(since) = since {
+            base.set("protected_since", convert::n(since));
+            return self
+                .update_policy(hotkey, base)
+                .await?
+                .ok_or_else(|| Error::backend("unconditional update reported a failed condition"));
+        }
         // Already protected since some time: keep it.
         let mut keep = base.clone();
         let p = keep.name("is_protected");
@@ -106,6 +117,7 @@ impl RetentionStore for DynamoBackend {
             is_protected,
             protection_reason,
             Some(retention_days),
+            None,
         )
         .await
     }
@@ -118,13 +130,26 @@ impl RetentionStore for DynamoBackend {
             .transpose()
     }
 
-    async fn set_protected(&self, miner_hotkey: &str, reason: &str) -> Result<RetentionPolicy> {
-        self.write_policy(miner_hotkey, true, Some(reason.to_string()), None)
-            .await
+    async fn set_protected(
+        &self,
+        miner_hotkey: &str,
+        reason: &str,
+        protected_since: Option<i64>,
+    ) -> Result<RetentionPolicy> {
+        validate_protected_since(protected_since)?;
+        self.write_policy(
+            miner_hotkey,
+            true,
+            Some(reason.to_string()),
+            None,
+            protected_since,
+        )
+        .await
     }
 
     async fn set_unprotected(&self, miner_hotkey: &str) -> Result<RetentionPolicy> {
-        self.write_policy(miner_hotkey, false, None, None).await
+        self.write_policy(miner_hotkey, false, None, None, None)
+            .await
     }
 
     async fn update_cleanup_timestamp(&self, miner_hotkey: &str) -> Result<RetentionPolicy> {

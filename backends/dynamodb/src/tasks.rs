@@ -4,9 +4,9 @@
 //! expired task (NotFound) from one already claimed (Conflict).
 
 use affine_db_core::schema::{PK, SK, STATUS_CREATED_INDEX};
-use affine_db_core::tables::tasks::{pending_order, validate_task_key};
+use affine_db_core::tables::tasks::validate_task_key;
 use affine_db_core::{
-    keys, Claim, Error, Item, NewTask, Result, Table, Task, TaskStatus, TaskStore,
+    keys, Claim, Error, Item, NewTask, PendingOrder, Result, Table, Task, TaskStatus, TaskStore,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -163,14 +163,14 @@ impl TaskStore for DynamoBackend {
             .transpose()
     }
 
-    async fn get_pending_tasks(&self, limit: usize) -> Result<Vec<Task>> {
+    async fn get_pending_tasks(&self, limit: usize, order: PendingOrder) -> Result<Vec<Task>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        // Priority comes before age, and the index orders by age only: read
-        // every pending task, then order.
+        // Priority comes before age, and the index orders by age only (and
+        // by creation second, not task id): read every pending task, then order.
         let mut tasks = self.tasks_with_status(TaskStatus::Pending).await?;
-        tasks.sort_by(pending_order);
+        tasks.sort_by(|a, b| order.compare(a, b));
         tasks.truncate(limit);
         Ok(tasks)
     }

@@ -230,7 +230,7 @@ async fn items_written_by_the_python_layer_read_back() {
         (m.chutes_slug, m.first_commit_block, m.total_samples),
         (None, None, 10)
     );
-    let m = b.update_statistics("hk", false).await.unwrap();
+    let m = b.update_statistics("hk", false, true).await.unwrap();
     assert_eq!(
         (m.total_samples, m.error_count, m.consecutive_errors),
         (11, 2, 1)
@@ -252,7 +252,7 @@ async fn items_written_by_the_python_layer_read_back() {
         .send()
         .await
         .unwrap();
-    let p = b.set_protected("hk", "again").await.unwrap();
+    let p = b.set_protected("hk", "again", None).await.unwrap();
     assert_eq!((p.protected_since, p.last_cleanup_at), (Some(1000), None));
 
     let ttl = (affine_db_core::conformance::T0_MS / 1000 + 86_400).to_string();

@@ -68,10 +68,17 @@ impl MinerStore for SqliteBackend {
         self.db.read(move |tx| get_miner(tx, &hotkey, now)).await
     }
 
-    async fn update_statistics(&self, miner_hotkey: &str, success: bool) -> Result<MinerMetadata> {
+    async fn update_statistics(
+        &self,
+        miner_hotkey: &str,
+        success: bool,
+        increment_samples: bool,
+    ) -> Result<MinerMetadata> {
         let now = self.now_s();
         self.update_miner(miner_hotkey, move |m| {
-            m.total_samples += 1;
+            if increment_samples {
+                m.total_samples += 1;
+            }
             if success {
                 m.success_count += 1;
                 m.consecutive_errors = 0;

@@ -4,7 +4,8 @@
 use affine_db_core::keys;
 use affine_db_core::schema::Table;
 use affine_db_core::tables::retention::{
-    validate_policy, RetentionPolicy, RetentionStore, DEFAULT_RETENTION_DAYS,
+    validate_policy, validate_protected_since, RetentionPolicy, RetentionStore,
+    DEFAULT_RETENTION_DAYS,
 };
 use affine_db_core::Result;
 use async_trait::async_trait;
@@ -70,6 +71,7 @@ impl RetentionStore for SqliteBackend {
                 protection_reason,
                 retention_days,
                 now,
+                None,
             )
         })
         .await
@@ -82,12 +84,26 @@ impl RetentionStore for SqliteBackend {
         self.db.read(move |tx| get_policy(tx, &hotkey, now)).await
     }
 
-    async fn set_protected(&self, miner_hotkey: &str, reason: &str) -> Result<RetentionPolicy> {
+    async fn set_protected(
+        &self,
+        miner_hotkey: &str,
+        reason: &str,
+        protected_since: Option<i64>,
+    ) -> Result<RetentionPolicy> {
+        validate_protected_since(protected_since)?;
         let hotkey = miner_hotkey.to_string();
         let reason = reason.to_string();
         self.update_policy(miner_hotkey, move |existing, now| {
             let days = days_of(existing.as_ref());
-            RetentionPolicy::apply(existing.as_ref(), &hotkey, true, Some(reason), days, now)
+            RetentionPolicy::apply(
+                existing.as_ref(),
+                &hotkey,
+                true,
+                Some(reason),
+                days,
+                now,
+                protected_since,
+            )
         })
         .await
     }
@@ -96,7 +112,7 @@ impl RetentionStore for SqliteBackend {
         let hotkey = miner_hotkey.to_string();
         self.update_policy(miner_hotkey, move |existing, now| {
             let days = days_of(existing.as_ref());
-            RetentionPolicy::apply(existing.as_ref(), &hotkey, false, None, days, now)
+            RetentionPolicy::apply(existing.as_ref(), &hotkey, false, None, days, now, None)
         })
         .await
     }

@@ -5,7 +5,7 @@
 use affine_db_core::keys;
 use affine_db_core::schema::Table;
 use affine_db_core::tables::tasks::{
-    validate_task_key, Claim, NewTask, Task, TaskStatus, TaskStore,
+    validate_task_key, Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore,
 };
 use affine_db_core::{Error, Result};
 use async_trait::async_trait;
@@ -80,16 +80,20 @@ impl TaskStore for SqliteBackend {
         self.db.read(move |tx| get_task(tx, &pk, &sk, now)).await
     }
 
-    async fn get_pending_tasks(&self, limit: usize) -> Result<Vec<Task>> {
+    async fn get_pending_tasks(&self, limit: usize, order: PendingOrder) -> Result<Vec<Task>> {
         let now = self.now_s();
         let limit = sql_limit(Some(limit));
+        let priority = match order {
+            PendingOrder::Priority => "\"priority\" DESC, ",
+            PendingOrder::Age => "",
+        };
         self.db
             .read(move |tx| {
                 query_tasks(
                     tx,
                     &format!(
                         "WHERE \"status\" = 'pending' AND {} \
-                         ORDER BY \"priority\" DESC, \"created_at\", \"task_id\", \
+                         ORDER BY {priority}\"created_at\", \"task_id\", \
                          \"miner_hotkey\", \"model_revision\" LIMIT ?2",
                         live(T, 1)
                     ),

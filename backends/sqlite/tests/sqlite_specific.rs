@@ -9,7 +9,8 @@ use affine_db_core::conformance::Harness;
 use affine_db_core::schema::Table;
 use affine_db_core::{
     Admin, Attr, Clock, ConfigStore, Error, LogStatus, LogStore, ManualClock, MinerInfo,
-    MinerStore, NewLog, NewSample, NewTask, ParamValue, SampleStore, Score, ScoreStore, TaskStore,
+    MinerStore, NewLog, NewSample, NewTask, ParamValue, PendingOrder, SampleStore, Score,
+    ScoreStore, TaskStore,
 };
 use affine_db_sqlite::{open_store, SqliteBackend, SCHEMA_VERSION};
 
@@ -215,6 +216,7 @@ async fn purge_expired_removes_exactly_the_expired_rows() {
         error_type: None,
         error_message: None,
         execution_time_ms: 5,
+        timestamp: None,
     })
     .await
     .unwrap();
@@ -437,7 +439,11 @@ async fn concurrent_claims_start_each_task_exactly_once() {
     assert_eq!(wins_per_task.len(), 20);
     assert!(wins_per_task.values().all(|n| *n == 1), "{wins_per_task:?}");
     assert_eq!(conflicts, 8 * 20 - 20);
-    assert!(db.get_pending_tasks(100).await.unwrap().is_empty());
+    assert!(db
+        .get_pending_tasks(100, PendingOrder::Priority)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -457,7 +463,7 @@ async fn concurrent_statistics_lose_no_update() {
             for i in 0..50 {
                 // Workers 0..4 always succeed; 4..8 fail every fifth time.
                 let success = w < 4 || i % 5 != 0;
-                db.update_statistics("hk", success).await.unwrap();
+                db.update_statistics("hk", success, true).await.unwrap();
             }
         }));
     }
@@ -469,7 +475,7 @@ async fn concurrent_statistics_lose_no_update() {
     assert_eq!(m.error_count, 4 * 10);
     assert_eq!(m.success_count, 400 - 40);
     assert!(matches!(
-        db.update_statistics("nobody", true).await,
+        db.update_statistics("nobody", true, true).await,
         Err(Error::NotFound(_))
     ));
 }

@@ -384,6 +384,7 @@ impl Bench {
                             error_message: (!success)
                                 .then(|| format!("no answer within {latency_ms} ms")),
                             execution_time_ms: latency_ms,
+                            timestamp: None,
                         };
                         let (logged, t) = timed(self.store.logs.log_execution(log)).await?;
                         out.logs.push((logged.pk(), logged.sk()));
@@ -1131,6 +1132,7 @@ mod tests {
                 error_type: None,
                 error_message: None,
                 execution_time_ms: 10,
+                timestamp: None,
             })
             .await
             .unwrap();

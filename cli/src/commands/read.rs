@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use affine_db::{Conversation, LogStatus, MinerSamplesQuery, TaskStatus};
+use affine_db::{Conversation, LogStatus, MinerSamplesQuery, PendingOrder, TaskStatus};
 use clap::Subcommand;
 
 use super::{CmdResult, Context};
@@ -93,7 +93,12 @@ pub struct PendingTasksArgs {
 /// `pending-tasks`: pending tasks across miners, highest priority then oldest first.
 pub async fn pending_tasks(args: PendingTasksArgs, ctx: &Context) -> CmdResult {
     let store = ctx.store().await?;
-    output::json(&store.tasks.get_pending_tasks(args.limit).await?)?;
+    output::json(
+        &store
+            .tasks
+            .get_pending_tasks(args.limit, PendingOrder::Priority)
+            .await?,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -252,6 +252,7 @@ impl SelfTest {
                 error_type: Some("SelfTest".into()),
                 error_message: Some("written by affine-db test".into()),
                 execution_time_ms: 5,
+                timestamp: None,
             })
             .await?;
         self.written.log = Some((log.pk(), log.sk()));
@@ -345,12 +346,16 @@ impl SelfTest {
             })
             .await?;
         self.written.miner = true;
-        let ok = self.store.miners.update_statistics(&hk, true).await?;
+        let ok = self.store.miners.update_statistics(&hk, true, true).await?;
         expect(
             ok.total_samples == 1 && ok.success_count == 1,
             "a success counts",
         )?;
-        let failed = self.store.miners.update_statistics(&hk, false).await?;
+        let failed = self
+            .store
+            .miners
+            .update_statistics(&hk, false, true)
+            .await?;
         expect(
             failed.total_samples == 2 && failed.error_count == 1 && failed.consecutive_errors == 1,
             "a failure counts",

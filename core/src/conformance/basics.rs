@@ -84,6 +84,7 @@ pub fn log(hotkey: &str, status: LogStatus, env: &str, execution_time_ms: i64) -
         error_type: failed.then(|| "timeout".to_string()),
         error_message: failed.then(|| "took too long".to_string()),
         execution_time_ms,
+        timestamp: None,
     }
 }
 
@@ -267,7 +268,7 @@ pub async fn bad_key_parts_rejected_in_every_table(h: Harness) {
                 .unwrap_err(),
             s.miners.save_metadata(miner(b, "h")).await.unwrap_err(),
             s.retention.set_policy(b, true, None, 30).await.unwrap_err(),
-            s.retention.set_protected(b, "why").await.unwrap_err(),
+            s.retention.set_protected(b, "why", None).await.unwrap_err(),
             s.retention.update_cleanup_timestamp(b).await.unwrap_err(),
         ];
         errs.push(s.tasks.start_task("hk", "rev", b).await.unwrap_err());

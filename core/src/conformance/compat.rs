@@ -14,6 +14,7 @@ use crate::keys;
 use crate::schema::{Table, PK, SK};
 use crate::tables::config::ParamValue;
 use crate::tables::samples::Conversation;
+use crate::tables::tasks::PendingOrder;
 use crate::tables::tasks::TaskStatus;
 
 /// A sample whose conversation is a legacy gzip frame (level 9, as the
@@ -61,7 +62,11 @@ pub async fn task_with_absent_or_null_optionals_reads(h: Harness) {
         .unwrap();
     assert_eq!(got, Some(t.clone()));
     assert_eq!(
-        h.store.tasks.get_pending_tasks(5).await.unwrap(),
+        h.store
+            .tasks
+            .get_pending_tasks(5, PendingOrder::Priority)
+            .await
+            .unwrap(),
         vec![t.clone()]
     );
     let started = h
@@ -105,7 +110,7 @@ pub async fn miner_without_counters_counts_from_zero(h: Harness) {
     let m = h
         .store
         .miners
-        .update_statistics("old", false)
+        .update_statistics("old", false, true)
         .await
         .unwrap();
     assert_eq!(
@@ -117,7 +122,12 @@ pub async fn miner_without_counters_counts_from_zero(h: Harness) {
         ),
         (1, 0, 1, 1)
     );
-    let m = h.store.miners.update_statistics("old", true).await.unwrap();
+    let m = h
+        .store
+        .miners
+        .update_statistics("old", true, true)
+        .await
+        .unwrap();
     assert_eq!(
         (
             m.total_samples,

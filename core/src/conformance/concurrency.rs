@@ -8,6 +8,7 @@ use super::tasks::create_tasks;
 use super::Harness;
 use crate::error::Error;
 use crate::tables::config::ParamValue;
+use crate::tables::tasks::PendingOrder;
 use crate::tables::tasks::TaskStatus;
 
 /// 8 concurrent claimers race over the same 10 pending tasks: every task is
@@ -53,7 +54,7 @@ pub async fn concurrent_claims_start_each_task_once(h: Harness) {
     assert!(h
         .store
         .tasks
-        .get_pending_tasks(10)
+        .get_pending_tasks(10, PendingOrder::Priority)
         .await
         .unwrap()
         .is_empty());
@@ -72,7 +73,11 @@ pub async fn concurrent_statistics_lose_no_update(h: Harness) {
         handles.push(tokio::spawn(async move {
             for i in 0..10usize {
                 let success = (worker + i) % 4 != 0;
-                store.miners.update_statistics("hk", success).await.unwrap();
+                store
+                    .miners
+                    .update_statistics("hk", success, true)
+                    .await
+                    .unwrap();
             }
         }));
     }

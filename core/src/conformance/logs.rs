@@ -45,6 +45,7 @@ pub async fn log_execution_stamps_and_reads_back(h: Harness) {
         error_type: Some("OOM".into()),
         error_message: Some("out of memory".into()),
         execution_time_ms: 4321,
+        timestamp: None,
     };
     let l = h.store.logs.log_execution(new).await.unwrap();
     assert!(uuid::Uuid::parse_str(&l.log_id).is_ok());
@@ -61,6 +62,44 @@ pub async fn log_execution_stamps_and_reads_back(h: Harness) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A log given a `timestamp` keeps it and expires 7 days after it (not
+/// after now); a negative one is rejected before anything is written.
+pub async fn log_execution_with_a_timestamp(h: Harness) {
+    let now_s = T0_MS / 1000;
+    let mut new = log("hk", LogStatus::Success, "sat", 7);
+    new.timestamp = Some(now_s - 3 * DAY_S);
+    let l = h.store.logs.log_execution(new.clone()).await.unwrap();
+    assert_eq!(l.timestamp, now_s - 3 * DAY_S);
+    assert_eq!(l.ttl, now_s + 4 * DAY_S);
+    assert_eq!(
+        h.store.logs.get_recent_logs("hk", 10, None).await.unwrap(),
+        vec![l.clone()]
+    );
+    h.clock.set_ms((l.ttl - 1) * 1000);
+    assert_eq!(
+        h.store
+            .logs
+            .get_recent_logs("hk", 10, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    h.clock.set_ms(l.ttl * 1000);
+    assert!(h
+        .store
+        .logs
+        .get_recent_logs("hk", 10, None)
+        .await
+        .unwrap()
+        .is_empty());
+    new.timestamp = Some(-1);
+    assert!(matches!(
+        h.store.logs.log_execution(new).await,
+        Err(Error::InvalidInput { .. })
+    ));
 }
 
 /// Two logs in the same second are both kept.

@@ -76,8 +76,16 @@ pub async fn save_metadata_keeps_statistics_pause_and_first_commit(h: Harness) {
         .save_metadata(miner("hk", "h1"))
         .await
         .unwrap();
-    h.store.miners.update_statistics("hk", true).await.unwrap();
-    h.store.miners.update_statistics("hk", false).await.unwrap();
+    h.store
+        .miners
+        .update_statistics("hk", true, true)
+        .await
+        .unwrap();
+    h.store
+        .miners
+        .update_statistics("hk", false, true)
+        .await
+        .unwrap();
     let paused = h
         .store
         .miners
@@ -136,6 +144,55 @@ pub async fn save_metadata_keeps_statistics_pause_and_first_commit(h: Harness) {
     assert_eq!(m.first_commit_block, Some(50), "an earlier block wins");
 }
 
+/// `update_statistics` with `increment_samples = false` counts the outcome
+/// (success/error counts, consecutive errors, last sample time) but not
+/// `total_samples`.
+pub async fn update_statistics_without_counting_the_sample(h: Harness) {
+    h.store
+        .miners
+        .save_metadata(miner("hk", "h"))
+        .await
+        .unwrap();
+    h.store
+        .miners
+        .update_statistics("hk", false, true)
+        .await
+        .unwrap();
+    at_s(&h, 5);
+    let m = h
+        .store
+        .miners
+        .update_statistics("hk", false, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            m.total_samples,
+            m.success_count,
+            m.error_count,
+            m.consecutive_errors
+        ),
+        (1, 0, 2, 2)
+    );
+    assert_eq!(m.last_sample_time, Some(h.clock.now_s()));
+    let m = h
+        .store
+        .miners
+        .update_statistics("hk", true, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            m.total_samples,
+            m.success_count,
+            m.error_count,
+            m.consecutive_errors
+        ),
+        (1, 1, 2, 0)
+    );
+    assert_eq!(h.store.miners.get_metadata("hk").await.unwrap(), Some(m));
+}
+
 /// `update_statistics` counts samples; success resets `consecutive_errors`,
 /// failure increments it; `last_sample_time` = now; unknown miner → `NotFound`.
 pub async fn update_statistics_counts_and_resets(h: Harness) {
@@ -145,10 +202,19 @@ pub async fn update_statistics_counts_and_resets(h: Harness) {
         .await
         .unwrap();
     for _ in 0..3 {
-        h.store.miners.update_statistics("hk", false).await.unwrap();
+        h.store
+            .miners
+            .update_statistics("hk", false, true)
+            .await
+            .unwrap();
     }
     at_s(&h, 40);
-    let m = h.store.miners.update_statistics("hk", false).await.unwrap();
+    let m = h
+        .store
+        .miners
+        .update_statistics("hk", false, true)
+        .await
+        .unwrap();
     assert_eq!(
         (
             m.total_samples,
@@ -160,7 +226,12 @@ pub async fn update_statistics_counts_and_resets(h: Harness) {
     );
     assert_eq!(m.last_sample_time, Some(h.clock.now_s()));
     at_s(&h, 41);
-    let m = h.store.miners.update_statistics("hk", true).await.unwrap();
+    let m = h
+        .store
+        .miners
+        .update_statistics("hk", true, true)
+        .await
+        .unwrap();
     assert_eq!(
         (
             m.total_samples,
@@ -171,13 +242,18 @@ pub async fn update_statistics_counts_and_resets(h: Harness) {
         (5, 1, 4, 0)
     );
     assert_eq!(m.last_sample_time, Some(h.clock.now_s()));
-    let m = h.store.miners.update_statistics("hk", false).await.unwrap();
+    let m = h
+        .store
+        .miners
+        .update_statistics("hk", false, true)
+        .await
+        .unwrap();
     assert_eq!(m.consecutive_errors, 1);
     assert_eq!(h.store.miners.get_metadata("hk").await.unwrap(), Some(m));
     let err = h
         .store
         .miners
-        .update_statistics("ghost", true)
+        .update_statistics("ghost", true, true)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");

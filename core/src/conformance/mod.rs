@@ -118,6 +118,7 @@ macro_rules! conformance_suite {
             list_sample_owners_sorted_and_distinct,
             log_bad_hotkey_rejected,
             log_execution_stamps_and_reads_back,
+            log_execution_with_a_timestamp,
             log_status_filter_pages_past_non_matching_items,
             log_ttl_boundary_hides_from_every_operation,
             logs_in_the_same_second_are_distinct,
@@ -129,6 +130,7 @@ macro_rules! conformance_suite {
             param_values_round_trip_every_type,
             pause_with_duration_and_unpause,
             pause_without_duration_never_expires,
+            pending_tasks_by_age_ignore_priority,
             pending_tasks_by_priority_then_oldest,
             pending_tasks_exact_limit_across_miners,
             policies_listed_by_hotkey,
@@ -157,6 +159,7 @@ macro_rules! conformance_suite {
             set_param_increments_versions,
             set_policy_tracks_protected_since,
             set_protected_and_unprotected_keep_retention_days,
+            set_protected_with_an_explicit_since,
             snapshot_being_written_is_invisible,
             snapshot_with_bad_rows_changes_nothing,
             start_failed_task_conflicts,
@@ -174,6 +177,7 @@ macro_rules! conformance_suite {
             top_three_with_invalid_rows_writes_nothing,
             update_cleanup_timestamp_records_now,
             update_statistics_counts_and_resets,
+            update_statistics_without_counting_the_sample,
             validated_claim_checks_the_current_model,
         );
     };

@@ -7,6 +7,7 @@ use super::tasks::create_tasks;
 use super::Harness;
 use crate::tables::logs::LogStatus;
 use crate::tables::samples::{miner_order, Conversation, MinerSamplesQuery, NewSample};
+use crate::tables::tasks::PendingOrder;
 use crate::tables::tasks::TaskStatus;
 
 /// 150 tasks of which only the last 10 are running: a status filter with
@@ -30,7 +31,12 @@ pub async fn task_status_filter_pages_past_non_matching_items(h: Harness) {
     let ids: Vec<&str> = running.iter().map(|t| t.task_id.as_str()).collect();
     let want: Vec<&str> = made[140..145].iter().map(|t| t.task_id.as_str()).collect();
     assert_eq!(ids, want);
-    let pending = h.store.tasks.get_pending_tasks(200).await.unwrap();
+    let pending = h
+        .store
+        .tasks
+        .get_pending_tasks(200, PendingOrder::Priority)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 140);
     assert_eq!(
         pending[0].task_id, made[0].task_id,
@@ -38,7 +44,12 @@ pub async fn task_status_filter_pages_past_non_matching_items(h: Harness) {
     );
     assert_eq!(pending[139].task_id, made[139].task_id);
     assert_eq!(
-        h.store.tasks.get_pending_tasks(139).await.unwrap().len(),
+        h.store
+            .tasks
+            .get_pending_tasks(139, PendingOrder::Priority)
+            .await
+            .unwrap()
+            .len(),
         139
     );
     let all = h

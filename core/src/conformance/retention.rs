@@ -78,13 +78,32 @@ pub async fn set_policy_tracks_protected_since(h: Harness) {
     assert_eq!(h.store.retention.get_policy("hk").await.unwrap(), Some(p));
 }
 
+/// `set_protected` with an explicit `protected_since` stores it, also over
+/// an existing protection; a negative one is rejected and writes nothing.
+pub async fn set_protected_with_an_explicit_since(h: Harness) {
+    let r = &h.store.retention;
+    at_s(&h, 100);
+    let p = r.set_protected("hk", "rank 1", Some(1_000)).await.unwrap();
+    assert_eq!(p.protected_since, Some(1_000));
+    let p = r.set_protected("hk", "rank 2", None).await.unwrap();
+    assert_eq!(p.protected_since, Some(1_000), "kept while protected");
+    let p = r.set_protected("hk", "rank 3", Some(2_000)).await.unwrap();
+    assert_eq!(p.protected_since, Some(2_000));
+    assert_eq!(r.get_policy("hk").await.unwrap(), Some(p));
+    assert!(matches!(
+        r.set_protected("other", "x", Some(-1)).await,
+        Err(Error::InvalidInput { .. })
+    ));
+    assert_eq!(r.get_policy("other").await.unwrap(), None);
+}
+
 /// `set_protected` and `set_unprotected` keep the retention days (90 for
 /// a miner without a policy) and `protected_since` while protected.
 pub async fn set_protected_and_unprotected_keep_retention_days(h: Harness) {
     let p = h
         .store
         .retention
-        .set_protected("fresh", "top-3")
+        .set_protected("fresh", "top-3", None)
         .await
         .unwrap();
     assert!(p.is_protected);
@@ -101,7 +120,7 @@ pub async fn set_protected_and_unprotected_keep_retention_days(h: Harness) {
     let p = h
         .store
         .retention
-        .set_protected("hk", "manual")
+        .set_protected("hk", "manual", None)
         .await
         .unwrap();
     assert!(p.is_protected);
@@ -112,7 +131,7 @@ pub async fn set_protected_and_unprotected_keep_retention_days(h: Harness) {
     let p = h
         .store
         .retention
-        .set_protected("hk", "again")
+        .set_protected("hk", "again", None)
         .await
         .unwrap();
     assert_eq!(p.protected_since, since);
@@ -166,7 +185,12 @@ pub async fn update_cleanup_timestamp_records_now(h: Harness) {
         .await
         .unwrap();
     assert_eq!(r.last_cleanup_at, q.last_cleanup_at);
-    let r = h.store.retention.set_protected("hk", "x").await.unwrap();
+    let r = h
+        .store
+        .retention
+        .set_protected("hk", "x", None)
+        .await
+        .unwrap();
     assert_eq!(r.last_cleanup_at, q.last_cleanup_at);
 }
 

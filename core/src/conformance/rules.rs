@@ -57,7 +57,7 @@ async fn cleanup_fixture(h: &Harness) -> (i64, i64) {
         .unwrap();
     h.store
         .retention
-        .set_protected("prot", "top")
+        .set_protected("prot", "top", None)
         .await
         .unwrap();
     at_s(h, NOW_DAYS * 86_400);
@@ -173,7 +173,11 @@ pub async fn protection_change_takes_effect_at_the_next_cleanup(h: Harness) {
         .save_sample(sample("hk", "r", "sat", h.clock.now_ms()))
         .await
         .unwrap();
-    h.store.retention.set_protected("hk", "top").await.unwrap();
+    h.store
+        .retention
+        .set_protected("hk", "top", None)
+        .await
+        .unwrap();
     assert_eq!(cleanup(&h.store, false).await.unwrap().deleted, 0);
     assert_eq!(count(&h, "hk", "r").await, 21);
     h.store.retention.set_unprotected("hk").await.unwrap();

@@ -4,6 +4,7 @@ use super::basics::{assert_store_empty, at_s, task};
 use super::{Harness, T0_MS};
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::tables::tasks::PendingOrder;
 use crate::tables::tasks::{pending_order, Claim, NewTask, Task, TaskStatus};
 use crate::ttl::DAY_S;
 
@@ -106,6 +107,26 @@ pub async fn task_ttl_days_are_honoured_and_validated(h: Harness) {
     assert_eq!(all.len(), 1);
 }
 
+/// `get_pending_tasks` in [`PendingOrder::Age`] returns pending tasks
+/// oldest first whatever their priority, exactly `limit`.
+pub async fn pending_tasks_by_age_ignore_priority(h: Harness) {
+    let s = &h.store.tasks;
+    let a = s.create_task(task("m1", "r", "h", 1)).await.unwrap();
+    at_s(&h, 1);
+    let b = s.create_task(task("m2", "r", "h", 9)).await.unwrap();
+    at_s(&h, 2);
+    let c = s.create_task(task("m3", "r", "h", -4)).await.unwrap();
+    let all = s.get_pending_tasks(10, PendingOrder::Age).await.unwrap();
+    assert_eq!(task_ids(&all), task_ids(&[a.clone(), b.clone(), c.clone()]));
+    let first2 = s.get_pending_tasks(2, PendingOrder::Age).await.unwrap();
+    assert_eq!(task_ids(&first2), task_ids(&[a, b.clone()]));
+    let by_priority = s
+        .get_pending_tasks(1, PendingOrder::Priority)
+        .await
+        .unwrap();
+    assert_eq!(task_ids(&by_priority), task_ids(&[b]));
+}
+
 /// `get_pending_tasks` returns pending tasks across miners, highest
 /// priority first, then oldest; running ones are left out; exactly `limit`.
 pub async fn pending_tasks_by_priority_then_oldest(h: Harness) {
@@ -118,7 +139,10 @@ pub async fn pending_tasks_by_priority_then_oldest(h: Harness) {
     at_s(&h, 2);
     let e = s.create_task(task("m1", "r", "h", 5)).await.unwrap();
     let f = s.create_task(task("m2", "r", "h", -2)).await.unwrap();
-    let all = s.get_pending_tasks(100).await.unwrap();
+    let all = s
+        .get_pending_tasks(100, PendingOrder::Priority)
+        .await
+        .unwrap();
     assert_eq!(
         task_ids(&all),
         task_ids(&[
@@ -134,10 +158,23 @@ pub async fn pending_tasks_by_priority_then_oldest(h: Harness) {
     sorted.sort_by(pending_order);
     assert_eq!(sorted, all);
     s.start_task("m3", "r", &c.task_id).await.unwrap();
-    let top2 = s.get_pending_tasks(2).await.unwrap();
+    let top2 = s
+        .get_pending_tasks(2, PendingOrder::Priority)
+        .await
+        .unwrap();
     assert_eq!(task_ids(&top2), task_ids(&[b, e]));
-    assert!(s.get_pending_tasks(0).await.unwrap().is_empty());
-    assert_eq!(s.get_pending_tasks(5).await.unwrap().len(), 5);
+    assert!(s
+        .get_pending_tasks(0, PendingOrder::Priority)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.get_pending_tasks(5, PendingOrder::Priority)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
 }
 
 /// With more pending tasks than `limit`, exactly `limit` come back, across
@@ -152,9 +189,19 @@ pub async fn pending_tasks_exact_limit_across_miners(h: Harness) {
             .await
             .unwrap();
     }
-    let got = h.store.tasks.get_pending_tasks(25).await.unwrap();
+    let got = h
+        .store
+        .tasks
+        .get_pending_tasks(25, PendingOrder::Priority)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 25);
-    let all = h.store.tasks.get_pending_tasks(1000).await.unwrap();
+    let all = h
+        .store
+        .tasks
+        .get_pending_tasks(1000, PendingOrder::Priority)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 36);
     assert_eq!(&all[..25], &got[..]);
     assert!(all[..12].iter().all(|t| t.priority == 2));
@@ -215,7 +262,7 @@ pub async fn start_task_claims_once(h: Harness) {
     assert!(h
         .store
         .tasks
-        .get_pending_tasks(10)
+        .get_pending_tasks(10, PendingOrder::Priority)
         .await
         .unwrap()
         .is_empty());
@@ -518,7 +565,15 @@ pub async fn delete_miner_tasks_counts_and_isolates(h: Harness) {
             .len(),
         1
     );
-    assert_eq!(h.store.tasks.get_pending_tasks(100).await.unwrap().len(), 3);
+    assert_eq!(
+        h.store
+            .tasks
+            .get_pending_tasks(100, PendingOrder::Priority)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 /// `requeue_stale_tasks` puts back tasks running since at or before
@@ -561,7 +616,15 @@ pub async fn requeue_stale_tasks_at_the_timeout_boundary(h: Harness) {
     assert_eq!(h.store.tasks.requeue_stale_tasks(60).await.unwrap(), 0);
     at_s(&h, 190);
     assert_eq!(h.store.tasks.requeue_stale_tasks(60).await.unwrap(), 1);
-    assert_eq!(h.store.tasks.get_pending_tasks(10).await.unwrap().len(), 3);
+    assert_eq!(
+        h.store
+            .tasks
+            .get_pending_tasks(10, PendingOrder::Priority)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     // A requeued task can be claimed again.
     h.store
         .tasks

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::schema::Table;
 use crate::tables::config::ParamValue;
 use crate::tables::logs::LogStatus;
+use crate::tables::tasks::PendingOrder;
 use crate::tables::tasks::{NewTask, TaskStatus};
 use crate::ttl::{DAY_S, LOG_TTL_DAYS};
 
@@ -52,7 +53,13 @@ pub async fn task_ttl_boundary_hides_from_every_operation(h: Harness) {
     assert_eq!(t.ttl, t.created_at + DAY_S);
     h.clock.set_ms(t.ttl * 1000 - 1);
     assert!(s.get_task("hk", "rev", &t.task_id).await.unwrap().is_some());
-    assert_eq!(s.get_pending_tasks(10).await.unwrap().len(), 2);
+    assert_eq!(
+        s.get_pending_tasks(10, PendingOrder::Priority)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(
         s.get_tasks_by_miner("hk", "rev", None, None)
             .await
@@ -71,7 +78,11 @@ pub async fn task_ttl_boundary_hides_from_every_operation(h: Harness) {
 
     h.clock.set_ms(t.ttl * 1000);
     assert_eq!(s.get_task("hk", "rev", &t.task_id).await.unwrap(), None);
-    assert!(s.get_pending_tasks(10).await.unwrap().is_empty());
+    assert!(s
+        .get_pending_tasks(10, PendingOrder::Priority)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s
         .get_tasks_by_miner("hk", "rev", None, None)
         .await
@@ -112,7 +123,10 @@ pub async fn expired_tasks_do_not_shadow_live_ones(h: Harness) {
         .unwrap();
     h.clock.set_ms(old.ttl * 1000);
     let fresh = s.create_task(task("hk", "rev", "h", 0)).await.unwrap();
-    let pending = s.get_pending_tasks(1).await.unwrap();
+    let pending = s
+        .get_pending_tasks(1, PendingOrder::Priority)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].task_id, fresh.task_id);
     let mine = s

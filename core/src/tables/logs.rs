@@ -45,7 +45,8 @@ impl LogStatus {
     }
 }
 
-/// An execution to log; `log_id` and `timestamp` are assigned on write.
+/// An execution to log; `log_id` is assigned on write, `timestamp` too
+/// unless given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewLog {
     /// Miner hotkey (key part).
@@ -64,6 +65,9 @@ pub struct NewLog {
     pub error_message: Option<String>,
     /// How long it took.
     pub execution_time_ms: i64,
+    /// When it ran, epoch seconds; now when `None`. The log expires 7 days
+    /// after this.
+    pub timestamp: Option<i64>,
 }
 
 /// A stored execution log.
@@ -98,7 +102,7 @@ impl NewLog {
     pub fn into_log(self, now_ms: i64) -> Result<ExecutionLog> {
         keys::validate_part("miner_hotkey", &self.miner_hotkey)?;
         let status = self.status;
-        let timestamp = now_ms.div_euclid(1000);
+        let timestamp = self.timestamp.unwrap_or(now_ms.div_euclid(1000));
         keys::validate_timestamp("timestamp", timestamp)?;
         Ok(ExecutionLog {
             log_id: uuid::Uuid::new_v4().to_string(),

@@ -260,11 +260,17 @@ pub trait MinerStore: Send + Sync {
     /// One miner.
     async fn get_metadata(&self, miner_hotkey: &str) -> Result<Option<MinerMetadata>>;
 
-    /// Counts one sample atomically: `total_samples` + 1, `success_count` or
-    /// `error_count` + 1, `consecutive_errors` reset on success or + 1 on
-    /// failure, `last_sample_time` = now. No concurrent update is lost.
+    /// Counts one sample atomically: `total_samples` + 1 (unless
+    /// `increment_samples` is false), `success_count` or `error_count` + 1,
+    /// `consecutive_errors` reset on success or + 1 on failure,
+    /// `last_sample_time` = now. No concurrent update is lost.
     /// [`Error::NotFound`] for an unknown miner.
-    async fn update_statistics(&self, miner_hotkey: &str, success: bool) -> Result<MinerMetadata>;
+    async fn update_statistics(
+        &self,
+        miner_hotkey: &str,
+        success: bool,
+        increment_samples: bool,
+    ) -> Result<MinerMetadata>;
 
     /// Pauses a miner, until now + `duration_s` or until unpaused.
     async fn pause_miner(

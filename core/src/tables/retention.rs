@@ -84,6 +84,9 @@ impl RetentionPolicy {
     /// The policy after [`RetentionStore::set_policy`] over `existing` at
     /// `now_s`: `protected_since` is kept while protected, set to now when
     /// becoming protected and cleared when unprotected; `last_cleanup_at` kept.
+    ///
+    /// `since` (from [`RetentionStore::set_protected`]) overrides the
+    /// `protected_since` of a protected result.
     pub fn apply(
         existing: Option<&RetentionPolicy>,
         miner_hotkey: &str,
@@ -91,14 +94,15 @@ impl RetentionPolicy {
         protection_reason: Option<String>,
         retention_days: i64,
         now_s: i64,
+        since: Option<i64>,
     ) -> RetentionPolicy {
         let protected_since = if is_protected {
-            Some(
+            Some(since.unwrap_or_else(|| {
                 existing
                     .filter(|p| p.is_protected)
                     .and_then(|p| p.protected_since)
-                    .unwrap_or(now_s),
-            )
+                    .unwrap_or(now_s)
+            }))
         } else {
             None
         };
@@ -129,6 +133,14 @@ pub fn validate_policy(miner_hotkey: &str, retention_days: i64) -> Result<()> {
     Ok(())
 }
 
+/// Checks an explicit `protected_since` (epoch seconds, not negative).
+pub fn validate_protected_since(protected_since: Option<i64>) -> Result<()> {
+    match protected_since {
+        Some(s) => keys::validate_timestamp("protected_since", s),
+        None => Ok(()),
+    }
+}
+
 /// Retention policies.
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
@@ -152,9 +164,15 @@ pub trait RetentionStore: Send + Sync {
             .is_some_and(|p| p.is_protected))
     }
 
-    /// Protects a miner, keeping its retention days (90 without a policy)
-    /// and its `protected_since` if already protected.
-    async fn set_protected(&self, miner_hotkey: &str, reason: &str) -> Result<RetentionPolicy>;
+    /// Protects a miner, keeping its retention days (90 without a policy).
+    /// `protected_since` becomes the one given; without one it is kept if
+    /// the miner is already protected, else now.
+    async fn set_protected(
+        &self,
+        miner_hotkey: &str,
+        reason: &str,
+        protected_since: Option<i64>,
+    ) -> Result<RetentionPolicy>;
 
     /// Unprotects a miner, keeping its retention days.
     async fn set_unprotected(&self, miner_hotkey: &str) -> Result<RetentionPolicy>;

@@ -232,12 +232,38 @@ impl Task {
     }
 }
 
-/// The order of [`TaskStore::get_pending_tasks`]: highest priority first,
-/// then oldest (`created_at`, then `task_id`), then miner and revision.
+/// The order [`TaskStore::get_pending_tasks`] returns tasks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PendingOrder {
+    /// Highest priority first, then oldest ([`pending_order`]).
+    #[default]
+    Priority,
+    /// Oldest first, whatever the priority ([`age_order`]).
+    Age,
+}
+
+impl PendingOrder {
+    /// Compares two tasks in this order.
+    pub fn compare(self, a: &Task, b: &Task) -> std::cmp::Ordering {
+        match self {
+            PendingOrder::Priority => pending_order(a, b),
+            PendingOrder::Age => age_order(a, b),
+        }
+    }
+}
+
+/// [`PendingOrder::Priority`]: highest priority first, then oldest
+/// (`created_at`, then `task_id`), then miner and revision.
 pub fn pending_order(a: &Task, b: &Task) -> std::cmp::Ordering {
-    b.priority
-        .cmp(&a.priority)
-        .then(a.created_at.cmp(&b.created_at))
+    b.priority.cmp(&a.priority).then(age_order(a, b))
+}
+
+/// [`PendingOrder::Age`]: oldest first (`created_at`, then `task_id`), then
+/// miner and revision.
+pub fn age_order(a: &Task, b: &Task) -> std::cmp::Ordering {
+    a.created_at
+        .cmp(&b.created_at)
         .then(a.task_id.cmp(&b.task_id))
         .then(a.miner_hotkey.cmp(&b.miner_hotkey))
         .then(a.model_revision.cmp(&b.model_revision))
@@ -257,9 +283,9 @@ pub trait TaskStore: Send + Sync {
         task_id: &str,
     ) -> Result<Option<Task>>;
 
-    /// Live pending tasks across miners in [`pending_order`]; exactly
+    /// Live pending tasks across miners in `order`; exactly
     /// `min(limit, pending)` of them.
-    async fn get_pending_tasks(&self, limit: usize) -> Result<Vec<Task>>;
+    async fn get_pending_tasks(&self, limit: usize, order: PendingOrder) -> Result<Vec<Task>>;
 
     /// Atomically claims a pending task (pending→running, `started_at` = now).
     /// Of concurrent claimers exactly one wins; the others get
