@@ -479,7 +479,8 @@ mod tests {
 
     #[test]
     fn json_keeps_digits_and_key_order() {
-        let text = r#"{"z":18446744073709551617,"a":[1.50,-0.000000000000000000001,1e100],"m":{"y":1.0,"b":2}}"#;
+        // serde_json writes exponents with their sign (`1e+100`); the digits stay.
+        let text = r#"{"z":18446744073709551617,"a":[1.50,-0.000000000000000000001,1e+100],"m":{"y":1.0,"b":2}}"#;
         let v: Value = serde_json::from_str(text).unwrap();
         let back = Attr::from_json(&v).to_json().unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
@@ -546,8 +547,20 @@ mod tests {
 
     #[test]
     fn map_equality_ignores_order() {
-        let a = Attr::M([("a".to_string(), Attr::int(1)), ("b".to_string(), Attr::int(2))].into());
-        let b = Attr::M([("b".to_string(), Attr::int(2)), ("a".to_string(), Attr::int(1))].into());
+        let a = Attr::M(
+            [
+                ("a".to_string(), Attr::int(1)),
+                ("b".to_string(), Attr::int(2)),
+            ]
+            .into(),
+        );
+        let b = Attr::M(
+            [
+                ("b".to_string(), Attr::int(2)),
+                ("a".to_string(), Attr::int(1)),
+            ]
+            .into(),
+        );
         assert_eq!(a, b);
     }
 }

@@ -348,7 +348,10 @@ mod tests {
             Attr::M(
                 [
                     ("z".to_string(), Attr::N("1.50".into())),
-                    ("a".to_string(), Attr::N("123456789012345678901234567890".into())),
+                    (
+                        "a".to_string(),
+                        Attr::N("123456789012345678901234567890".into()),
+                    ),
                 ]
                 .into(),
             ),

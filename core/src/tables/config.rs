@@ -65,7 +65,8 @@ impl ParamType {
     /// [`ParamType::Other`]. (User input goes through [`FromStr`], which
     /// accepts only the six.)
     pub fn from_stored(s: &str) -> ParamType {
-        s.parse().unwrap_or_else(|_| ParamType::Other(s.to_string()))
+        s.parse()
+            .unwrap_or_else(|_| ParamType::Other(s.to_string()))
     }
 }
 
@@ -96,13 +97,18 @@ impl FromStr for ParamType {
 }
 
 impl Serialize for ParamType {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for ParamType {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
         Ok(ParamType::from_stored(&s))
     }
@@ -139,7 +145,10 @@ pub enum ParamValue {
 }
 
 impl Serialize for ParamValue {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         match self {
             ParamValue::Str(s) => serializer.serialize_str(s),
             ParamValue::Int(i) => serializer.serialize_i64(*i),
@@ -155,7 +164,9 @@ impl Serialize for ParamValue {
 impl<'de> Deserialize<'de> for ParamValue {
     /// Through [`Value`] (not `#[serde(untagged)]`, whose buffering loses
     /// exact numbers under serde_json's `arbitrary_precision`).
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         match Value::deserialize(deserializer)? {
             Value::String(s) => Ok(ParamValue::Str(s)),
