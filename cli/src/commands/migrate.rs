@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use affine_db::tools::migrate::{self, MigrateOptions, Progress, Source};
 
+use super::interrupt::{self, Tracker};
 use super::{CmdResult, Context};
 use crate::output;
 
@@ -51,7 +52,12 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         ..MigrateOptions::default()
     };
     let bar = output::progress_bar(0, "shards", "{msg}");
+    let tracker = Tracker::new("before the first shard was done, nothing migrated");
     let report = |p: &Progress| {
+        tracker.set(format!(
+            "{} of {} shards done, {} records processed, {} samples migrated",
+            p.shards_done, p.shards_total, p.processed, p.migrated
+        ));
         if let Some(bar) = &bar {
             bar.set_length(p.shards_total);
             bar.set_position(p.shards_done);
@@ -61,7 +67,18 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
             ));
         }
     };
-    let result = migrate::migrate(&store, &source, &opts, &report).await;
+    let result = match interrupt::run(
+        migrate::migrate(&store, &source, &opts, &report),
+        &tracker,
+        "what was migrated is stored; run the same command again to resume (nothing is \
+         duplicated)",
+        bar.as_ref(),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(code) => return Ok(code),
+    };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
