@@ -205,7 +205,8 @@ pub async fn import_with<R: Read>(
 use bincode::Options as _;
 
 /// Copies every item of `from` into `to` through a snapshot in a temporary
-/// file; returns the item count per table.
+/// file, creating `to`'s tables (`init`) once `from` has been read; returns
+/// the item count per table.
 pub async fn copy(from: &dyn Admin, to: &dyn Admin) -> Result<BTreeMap<Table, u64>> {
     copy_with(from, to, &|_| {}).await
 }
@@ -220,6 +221,7 @@ pub async fn copy_with(
 ) -> Result<BTreeMap<Table, u64>> {
     let mut file = tempfile_in_temp_dir()?;
     export_with(from, std::io::BufWriter::new(&mut file), progress).await?;
+    to.init().await?;
     use std::io::Seek;
     file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
     import_with(to, std::io::BufReader::new(file), progress).await

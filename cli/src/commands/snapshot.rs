@@ -73,12 +73,12 @@ pub async fn import(args: ImportArgs, ctx: &Context) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Copies every item of `--from` (opened read-only) into `--to` (created
-/// if missing), through a temporary snapshot file.
+/// Copies every item of `--from` (opened read-only) into `--to` (its
+/// tables created once `--from` has been read), through a temporary
+/// snapshot file.
 pub async fn copy(args: CopyArgs, _ctx: &Context) -> CmdResult {
     let from = super::open(&args.from, Access::ReadOnly).await?;
     let to = super::open(&args.to, Access::Create).await?;
-    to.admin.init().await?;
     let tracker = Tracker::new("before any item was read");
     let progress = |p: &SnapshotProgress| {
         tracker.set(if p.writing {
