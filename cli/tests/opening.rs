@@ -61,7 +61,12 @@ fn read_and_change_commands_on_a_missing_store_fail_and_create_nothing() {
             }
             let out = t.run(args);
             let lines = stderr_lines(&out);
-            assert_eq!(out.status.code(), Some(1), "{:?} {args:?}: {lines:?}", t.kind);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{:?} {args:?}: {lines:?}",
+                t.kind
+            );
             let line = lines.last().expect("an error line");
             assert!(line.starts_with("error: "), "{lines:?}");
             assert!(line.contains("init"), "{:?} {args:?}: {line}", t.kind);
@@ -74,7 +79,11 @@ fn read_and_change_commands_on_a_missing_store_fail_and_create_nothing() {
         if t.kind == Kind::Dynamo {
             let out = t.run(&["list"]);
             assert_eq!(out.status.code(), Some(0));
-            assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+            assert!(
+                out.stdout.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         // Commands that add data create the store.
         t.ok(&["init"]);
@@ -254,9 +263,16 @@ fn a_foreign_sqlite_file_is_refused_by_every_command() {
     for args in READS.iter().chain(CHANGES).chain(writes) {
         let out = t.run(args);
         let lines = stderr_lines(&out);
-        assert!(!out.status.success(), "{args:?} succeeded on a foreign file");
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded on a foreign file"
+        );
         assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
-        assert_eq!(std::fs::read(&path).unwrap(), before, "{args:?} changed the file");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "{args:?} changed the file"
+        );
     }
     // Refused as invalid input, naming the file.
     let line = t.fails(2, &["stats"]);

@@ -202,6 +202,15 @@ impl Target {
         [Target::sqlite(), Target::dynamo()]
     }
 
+    /// A SQLite file and a DynamoDB prefix, both with their tables.
+    pub fn both_ready() -> [Target; 2] {
+        let both = Target::both();
+        for t in &both {
+            t.ok(&["init"]);
+        }
+        both
+    }
+
     /// The scratch directory.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
@@ -274,7 +283,9 @@ impl Target {
         let file = self.dir().join(format!("raw-{}.snap", uuid_like()));
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
-            let mem = affine_db::open("sqlite::memory:").await.expect("memory store");
+            let mem = affine_db::open("sqlite::memory:")
+                .await
+                .expect("memory store");
             for (table, item) in items {
                 mem.admin
                     .put_items(table, vec![item])
@@ -293,5 +304,9 @@ impl Target {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
