@@ -191,18 +191,6 @@ fn describe(s: &RecompressSummary, dry_run: bool) -> String {
 
 /// Rewrites stored conversations with the current dictionaries.
 pub async fn recompress_cmd(args: RecompressArgs, ctx: &Context) -> CmdResult {
-    let store = if args.dry_run {
-        ctx.read_store().await?
-    } else {
-        ctx.write_store().await?
-    };
-    let total = store
-        .admin
-        .stats()
-        .await?
-        .get(&affine_db::Table::SampleResults)
-        .copied()
-        .unwrap_or_default();
     let opts = RecompressOptions {
         env: args.env,
         batch_size: args.batch_size as usize,
@@ -210,12 +198,15 @@ pub async fn recompress_cmd(args: RecompressArgs, ctx: &Context) -> CmdResult {
         restart: args.restart,
         max_batches: args.max_batches,
     };
-    let bar = output::progress_bar(total, "samples", "{msg}");
+    let bar = output::progress_bar(0, "samples", "{msg}");
     let tracker = Tracker::new("before the first batch was done");
+    let total = std::sync::atomic::AtomicU64::new(0);
     let progress = |s: &RecompressSummary| {
         tracker.set(format!(
-            "{} of about {total} samples scanned, {} rewritten",
-            s.scanned, s.rewritten
+            "{} of about {} samples scanned, {} rewritten",
+            s.scanned,
+            total.load(std::sync::atomic::Ordering::Relaxed),
+            s.rewritten
         ));
         if let Some(bar) = &bar {
             bar.set_position(s.scanned);
@@ -227,17 +218,26 @@ pub async fn recompress_cmd(args: RecompressArgs, ctx: &Context) -> CmdResult {
     } else {
         "the position after the last finished batch is saved; run the same command again to resume"
     };
-    let result = match interrupt::run(
-        recompress(&store, &opts, &progress),
-        &tracker,
-        resume,
-        bar.as_ref(),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(code) => return Ok(code),
+    let work = async {
+        let store = if opts.dry_run {
+            ctx.read_store().await?
+        } else {
+            ctx.write_store().await?
+        };
+        let n = store
+            .admin
+            .stats()
+            .await?
+            .get(&affine_db::Table::SampleResults)
+            .copied()
+            .unwrap_or_default();
+        total.store(n, std::sync::atomic::Ordering::Relaxed);
+        if let Some(bar) = &bar {
+            bar.set_length(n);
+        }
+        recompress(&store, &opts, &progress).await
     };
+    let result = interrupt::run(work, &tracker, resume, bar.as_ref()).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

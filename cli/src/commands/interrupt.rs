@@ -9,7 +9,6 @@
 //! stopped.
 
 use std::future::Future;
-use std::process::ExitCode;
 use std::sync::Mutex;
 
 use affine_db::Result;
@@ -43,16 +42,19 @@ impl Tracker {
 }
 
 /// Runs `work` until it ends or Ctrl-C arrives. On Ctrl-C, prints
-/// `interrupted: <progress>; <resume>` on stderr and returns `Err(130)`.
-/// `bar`, if any, is cleared first so the line stands alone.
+/// `interrupted: <progress>; <resume>` on stderr and ends the process with
+/// exit code 130 at once, without waiting for a request or a SQLite call in
+/// flight (the store commits or rolls back what it was doing: SQLite
+/// transactions are atomic, each DynamoDB write is). `bar`, if any, is
+/// cleared first so the line stands alone.
 pub async fn run<T>(
     work: impl Future<Output = Result<T>>,
     tracker: &Tracker,
     resume: &str,
     bar: Option<&indicatif::ProgressBar>,
-) -> std::result::Result<Result<T>, ExitCode> {
+) -> Result<T> {
     tokio::select! {
-        out = work => Ok(out),
+        out = work => out,
         signal = tokio::signal::ctrl_c() => {
             if let Some(bar) = bar {
                 bar.finish_and_clear();
@@ -61,7 +63,7 @@ pub async fn run<T>(
                 Ok(()) => eprintln!("interrupted: {}; {resume}", tracker.get()),
                 Err(e) => eprintln!("error: cannot wait for Ctrl-C ({e}); {}", tracker.get()),
             }
-            Err(ExitCode::from(INTERRUPTED))
+            std::process::exit(i32::from(INTERRUPTED))
         }
     }
 }

@@ -38,11 +38,10 @@ pub struct Args {
     json: bool,
 }
 
-/// Runs the migration and prints its summary on stdout.
+/// Runs the migration and prints its summary on stdout. Ctrl-C at any
+/// point (also while opening the source or the store) says how far it got
+/// and exits 130.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
-    let source = Source::open(&args.source).await?;
-    let store = ctx.store().await?;
-    store.admin.init().await?;
     let opts = MigrateOptions {
         tail: args.tail,
         current_block: args.current_block,
@@ -67,18 +66,20 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
             ));
         }
     };
-    let result = match interrupt::run(
-        migrate::migrate(&store, &source, &opts, &report),
+    let work = async {
+        let source = Source::open(&args.source).await?;
+        let store = ctx.store().await?;
+        store.admin.init().await?;
+        migrate::migrate(&store, &source, &opts, &report).await
+    };
+    let result = interrupt::run(
+        work,
         &tracker,
         "what was migrated is stored; run the same command again to resume (nothing is \
          duplicated)",
         bar.as_ref(),
     )
-    .await
-    {
-        Ok(result) => result,
-        Err(code) => return Ok(code),
-    };
+    .await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

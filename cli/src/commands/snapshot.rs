@@ -77,8 +77,6 @@ pub async fn import(args: ImportArgs, ctx: &Context) -> CmdResult {
 /// tables created once `--from` has been read), through a temporary
 /// snapshot file.
 pub async fn copy(args: CopyArgs, _ctx: &Context) -> CmdResult {
-    let from = super::open(&args.from, Access::ReadOnly).await?;
-    let to = super::open(&args.to, Access::Create).await?;
     let tracker = Tracker::new("before any item was read");
     let progress = |p: &SnapshotProgress| {
         tracker.set(if p.writing {
@@ -91,18 +89,19 @@ pub async fn copy(args: CopyArgs, _ctx: &Context) -> CmdResult {
             )
         });
     };
-    let counts = match interrupt::run(
-        snapshot::copy_with(from.admin.as_ref(), to.admin.as_ref(), &progress),
+    let work = async {
+        let from = super::open(&args.from, Access::ReadOnly).await?;
+        let to = super::open(&args.to, Access::Create).await?;
+        snapshot::copy_with(from.admin.as_ref(), to.admin.as_ref(), &progress).await
+    };
+    let counts = interrupt::run(
+        work,
         &tracker,
         "run the same command again to finish the copy (items already copied are \
          written again, unchanged)",
         None,
     )
-    .await
-    {
-        Ok(result) => result?,
-        Err(code) => return Ok(code),
-    };
+    .await?;
     print_counts("copied", &counts)?;
     Ok(ExitCode::SUCCESS)
 }
