@@ -145,7 +145,11 @@ fn claim_checks_the_miners_current_model() {
             .iter()
             .map(|x| x["task_id"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(left, std::slice::from_ref(&fid), "the stale task was removed");
+        assert_eq!(
+            left,
+            std::slice::from_ref(&fid),
+            "the stale task was removed"
+        );
         assert_eq!(
             t.json(&with("claim", key("hk", &fid)))["status"],
             json!("running")
