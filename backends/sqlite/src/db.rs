@@ -159,6 +159,14 @@ impl Db {
         let name = format!("sqlite://{}", path.display());
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if p.is_dir() {
+                return Err(Error::backend(format!(
+                    "{} is a directory, not a database file; point the store at a file \
+                     inside it (e.g. {})",
+                    p.display(),
+                    p.join("affine.db").display()
+                )));
+            }
             if mode != OpenMode::Create && !p.exists() {
                 return Err(Error::NotFound(format!(
                     "sqlite database {} does not exist; run `affine-db --db sqlite://{} init` \
