@@ -471,3 +471,138 @@ fn migrated_conversations_keep_each_message_key_order() {
         );
     }
 }
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Runs a list command that must print the rows named `want` (by `field`),
+/// report one skipped row whose key contains `bad_key`, and exit 1.
+fn lists_around(t: &Target, args: &[&str], field: &str, want: &[&str], bad_key: &str) {
+    let out = t.run(args);
+    let lines = stderr_lines(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{:?} {args:?}: {lines:?}",
+        t.kind
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let got: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[field].as_str().unwrap())
+        .collect();
+    assert_eq!(got, want, "{:?} {args:?}", t.kind);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("skipped: ") && lines[0].contains(bad_key),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn every_list_command_skips_an_undecodable_row() {
+    use affine_db::{LogStatus, NewLog, NewTask, RetentionPolicy, Score};
+    let now = now_ms();
+    for t in Target::both_ready() {
+        let mut raw = Vec::new();
+        // Tasks: two good, one without its env.
+        let mut ids = Vec::new();
+        for (i, priority) in [1, 3, 2].into_iter().enumerate() {
+            let task = NewTask {
+                miner_hotkey: "hk".into(),
+                model_revision: "rev".into(),
+                model_hash: "h".into(),
+                env: "SAT".into(),
+                priority,
+                ..Default::default()
+            }
+            .into_task(now + i as i64)
+            .unwrap();
+            let mut item = task.to_item();
+            if i == 1 {
+                item.remove("env");
+            }
+            ids.push(task.task_id);
+            raw.push((Table::TaskQueue, item));
+        }
+        // Logs: two good, one without its status.
+        for (i, id) in ["l1", "l2", "l3"].iter().enumerate() {
+            let log = NewLog {
+                miner_hotkey: "hk".into(),
+                uid: 1,
+                task_id: id.to_string(),
+                status: LogStatus::Success,
+                env: "SAT".into(),
+                error_type: None,
+                error_message: None,
+                execution_time_ms: 5,
+                timestamp: Some(now / 1000 - 10 + i as i64),
+            }
+            .into_log(now)
+            .unwrap();
+            let mut item = log.to_item();
+            if i == 1 {
+                item.remove("status");
+            }
+            raw.push((Table::ExecutionLogs, item));
+        }
+        // Policies: two good, one without its hotkey attribute.
+        for hk in ["p1", "p2", "p3"] {
+            let mut item = RetentionPolicy::default_for(hk).to_item();
+            if hk == "p2" {
+                item.remove("miner_hotkey");
+            }
+            raw.push((Table::DataRetentionPolicy, item));
+        }
+        // Scores at block 7: two good rows, one without its hotkey attribute.
+        for hk in ["s1", "s2", "s3"] {
+            let score = Score {
+                block_number: 7,
+                miner_hotkey: hk.into(),
+                calculated_at: now / 1000,
+                overall_score: 0.5,
+                ..Default::default()
+            };
+            let mut item = score.to_item(now / 1000 + 86_400);
+            if hk == "s2" {
+                item.remove("miner_hotkey");
+            }
+            raw.push((Table::Scores, item));
+        }
+        t.put_raw(raw);
+
+        let tasks = ["tasks", "--miner", "hk", "--revision", "rev"];
+        lists_around(&t, &tasks, "task_id", &[&ids[0], &ids[2]], &ids[1]);
+        // Highest priority first, among the rows that decode.
+        lists_around(
+            &t,
+            &["pending-tasks"],
+            "task_id",
+            &[&ids[2], &ids[0]],
+            &ids[1],
+        );
+        lists_around(
+            &t,
+            &["logs", "--miner", "hk"],
+            "task_id",
+            &["l3", "l1"],
+            "MINER#hk",
+        );
+        lists_around(
+            &t,
+            &["policies"],
+            "miner_hotkey",
+            &["p1", "p3"],
+            "RETENTION#p2",
+        );
+        for which in [&["scores", "latest"][..], &["scores", "block", "7"]] {
+            lists_around(&t, which, "miner_hotkey", &["s1", "s3"], "MINER#s2");
+        }
+    }
+}
