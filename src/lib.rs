@@ -39,7 +39,7 @@ pub use affine_db_core::*;
 pub mod open;
 pub mod tools;
 
-pub use open::{open, open_with, OpenOptions, StoreUrl};
+pub use open::{open, open_with, Access, OpenOptions, StoreUrl};
 
 /// The SQLite backend (feature `sqlite`).
 #[cfg(feature = "sqlite")]

@@ -2,8 +2,12 @@
 //! parser for every URL form the CLI, the Python package and programs take.
 //!
 //! Accepted forms:
-//! - `sqlite://PATH` — a SQLite file (created if missing);
-//!   `sqlite:///abs/path` for an absolute path. Needs the `sqlite` feature.
+//! - `sqlite://PATH` — a SQLite file (created if missing unless
+//!   [`OpenOptions::access`] says otherwise); `sqlite:///abs/path` for an
+//!   absolute path. Optional query parameter `mode`: `ro` (read only:
+//!   nothing in the file changes; read-only files and mounts work), `rw`
+//!   (read and write an existing file) or `rwc` (the default: create if
+//!   missing), as in SQLite's own URIs. Needs the `sqlite` feature.
 //! - `sqlite::memory:` (or `sqlite://:memory:`) — a private in-memory
 //!   database that lives as long as the store.
 //! - `dynamodb://` with optional query parameters `prefix`, `region` and
@@ -21,13 +25,58 @@ use affine_db_core::{Error, Result, Store};
 
 /// The URL forms [`open`] accepts, for error messages.
 pub const ACCEPTED: &str =
-    "use sqlite://PATH, sqlite::memory: or dynamodb://?prefix=P&region=R&endpoint=URL";
+    "use sqlite://PATH[?mode=ro|rw|rwc], sqlite::memory: or dynamodb://?prefix=P&region=R&endpoint=URL";
 
 /// The store used when none is configured.
 pub const DEFAULT_URL: &str = "sqlite://affine.db";
 
 /// The environment variable naming the store when no URL is given.
 pub const URL_ENV: &str = "AFFINE_DB";
+
+/// How a store may be opened, from least to most: read only, read and
+/// write what exists, or also create what is missing (a SQLite file and
+/// its tables). The access a store is opened with is the least of the
+/// URL's (`?mode=`) and [`OpenOptions::access`]. DynamoDB tables are never
+/// created by opening, whatever the access (run `init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Access {
+    /// Read only (`mode=ro`): nothing in the store changes; a missing
+    /// SQLite file is [`Error::NotFound`].
+    ReadOnly,
+    /// Read and write an existing store (`mode=rw`); a missing SQLite file
+    /// is [`Error::NotFound`].
+    ReadWrite,
+    /// Read and write, creating a missing SQLite file (`mode=rwc`).
+    #[default]
+    Create,
+}
+
+impl Access {
+    /// The `mode` query parameter value naming this access.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::ReadOnly => "ro",
+            Access::ReadWrite => "rw",
+            Access::Create => "rwc",
+        }
+    }
+
+    fn parse(url: &str, value: &str) -> Result<Access> {
+        match value {
+            "ro" => Ok(Access::ReadOnly),
+            "rw" => Ok(Access::ReadWrite),
+            "rwc" => Ok(Access::Create),
+            other => Err(Error::invalid(
+                "mode",
+                format!(
+                    "{other:?} in {:?} is not a mode; use ro (read only), rw (existing file) \
+                     or rwc (create if missing)",
+                    redact(url)
+                ),
+            )),
+        }
+    }
+}
 
 /// Where a store URL points, parsed without opening anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +86,8 @@ pub enum StoreUrl {
     SqliteFile {
         /// The file, as given (relative paths are relative to the working directory).
         path: PathBuf,
+        /// The `mode` query parameter, if given.
+        mode: Option<Access>,
     },
     /// A private in-memory SQLite database.
     SqliteMemory,
@@ -97,14 +148,20 @@ impl StoreUrl {
                 Some((p, q)) => (p, Some(q)),
                 None => (rest, None),
             };
-            query_params(url, query, &[])?;
+            let mut mode = None;
+            for (_, value) in query_params(url, query, &["mode"])? {
+                mode = Some(Access::parse(url, &value)?);
+            }
             if path.is_empty() {
                 return Err(Error::invalid(
                     "url",
                     format!("{url:?} names no file; {ACCEPTED}"),
                 ));
             }
-            return Ok(StoreUrl::SqliteFile { path: path.into() });
+            return Ok(StoreUrl::SqliteFile {
+                path: path.into(),
+                mode,
+            });
         }
         if let Some(rest) = url.strip_prefix("dynamodb://") {
             let (authority, query) = match rest.split_once('?') {
@@ -156,12 +213,16 @@ pub struct OpenOptions {
     /// The clock the store reads "now" from (the system clock by default;
     /// tests inject a [`affine_db_core::ManualClock`]).
     pub clock: SharedClock,
+    /// The most the caller needs ([`Access::Create`] by default); the URL's
+    /// `mode` may lower it.
+    pub access: Access,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             clock: system_clock(),
+            access: Access::Create,
         }
     }
 }
@@ -171,6 +232,18 @@ impl OpenOptions {
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Opens with `access` (at most; the URL's `mode` may lower it).
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Opens read only: nothing in the store changes (a SQLite file is
+    /// opened read-only, so read-only files and mounts work).
+    pub fn read_only(self) -> Self {
+        self.with_access(Access::ReadOnly)
     }
 }
 
@@ -184,8 +257,10 @@ pub fn url_from_env() -> String {
 }
 
 /// Opens the store `url` names, on the system clock. A SQLite file is
-/// created (with its tables) if missing; DynamoDB tables are not touched
-/// (run [`affine_db_core::Admin::init`] to create them).
+/// created (with its tables) if missing, unless the URL says `mode=ro` or
+/// `mode=rw`; DynamoDB tables are not touched (run
+/// [`affine_db_core::Admin::init`] to create them). A SQLite file of another
+/// application is refused ([`Error::InvalidInput`]) and left unchanged.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -206,7 +281,10 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Store> {
 /// Opens an already parsed URL.
 pub async fn open_parsed(url: StoreUrl, options: OpenOptions) -> Result<Store> {
     match url {
-        StoreUrl::SqliteFile { path } => open_sqlite_file(path, options).await,
+        StoreUrl::SqliteFile { path, mode } => {
+            let access = mode.map_or(options.access, |m| m.min(options.access));
+            open_sqlite_file(path, access, options).await
+        }
         StoreUrl::SqliteMemory => open_sqlite_memory(options).await,
         StoreUrl::DynamoDb {
             prefix,
@@ -225,12 +303,18 @@ fn missing_feature(feature: &str) -> Error {
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite_file(path: PathBuf, options: OpenOptions) -> Result<Store> {
-    affine_db_sqlite::open_store(path, options.clock).await
+async fn open_sqlite_file(path: PathBuf, access: Access, options: OpenOptions) -> Result<Store> {
+    use affine_db_sqlite::OpenMode;
+    let mode = match access {
+        Access::ReadOnly => OpenMode::ReadOnly,
+        Access::ReadWrite => OpenMode::ReadWrite,
+        Access::Create => OpenMode::Create,
+    };
+    affine_db_sqlite::open_store_with_mode(path, options.clock, mode).await
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn open_sqlite_file(_path: PathBuf, _options: OpenOptions) -> Result<Store> {
+async fn open_sqlite_file(_path: PathBuf, _access: Access, _options: OpenOptions) -> Result<Store> {
     Err(missing_feature("sqlite"))
 }
 
@@ -283,7 +367,10 @@ mod tests {
     use super::*;
 
     fn file(p: &str) -> StoreUrl {
-        StoreUrl::SqliteFile { path: p.into() }
+        StoreUrl::SqliteFile {
+            path: p.into(),
+            mode: None,
+        }
     }
 
     #[test]
@@ -299,6 +386,20 @@ mod tests {
         assert_eq!(
             StoreUrl::parse("sqlite::memory:").unwrap(),
             StoreUrl::SqliteMemory
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite://x.db?mode=ro").unwrap(),
+            StoreUrl::SqliteFile {
+                path: "x.db".into(),
+                mode: Some(Access::ReadOnly)
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite:///a/b.db?mode=rw").unwrap(),
+            StoreUrl::SqliteFile {
+                path: "/a/b.db".into(),
+                mode: Some(Access::ReadWrite)
+            }
         );
         assert_eq!(
             StoreUrl::parse("sqlite://:memory:").unwrap(),
@@ -333,6 +434,10 @@ mod tests {
             "affine.db",
             "postgres://u:p@h/db",
             "sqlite://x.db?bogus=1",
+            "sqlite://x.db?mode=",
+            "sqlite://x.db?mode=rx",
+            "sqlite://x.db?mode=ro&mode=ro",
+            "sqlite://x.db?mode=ro&prefix=a",
             "dynamodb://host/path",
             "dynamodb://?bogus=1",
             "dynamodb://?prefix=",

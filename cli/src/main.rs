@@ -2,9 +2,11 @@
 //!
 //! Selects a store with `--db URL` (or `AFFINE_DB`), runs one command and
 //! exits. Exit codes: 0 on success, 1 on a failure (a store error, a failed
-//! `test` check, an aborted `reset`), 2 on invalid input (a bad argument,
-//! URL or value; also clap's own usage errors). Errors print exactly one
-//! line, `error: <what>`, on stderr.
+//! `test` check, an aborted `reset`, a lost task claim, rows a list had to
+//! skip), 2 on invalid input (a bad argument, URL or value, a value over
+//! the 400 KB item limit, a database file that is not affine-db's; also
+//! clap's own usage errors), 130 after Ctrl-C during `migrate`, `copy` or
+//! `recompress`. Errors print exactly one line, `error: <what>`, on stderr.
 
 mod commands;
 mod output;
@@ -88,6 +90,7 @@ fn describe_error(err: &Error) -> String {
         Error::Corrupt(_) => {
             Some("the stored data cannot be decoded; export what reads and inspect the item")
         }
+        Error::TooLarge { .. } => Some("nothing was written; store a smaller value"),
         _ => None,
     };
     // The whole cause chain, on one line whatever the messages carry.
@@ -98,10 +101,11 @@ fn describe_error(err: &Error) -> String {
     }
 }
 
-/// 2 for invalid input, 1 for everything else.
+/// 2 for invalid input (including a value over the item limit), 1 for
+/// everything else.
 fn exit_code(err: &Error) -> ExitCode {
     match err {
-        Error::InvalidInput { .. } => ExitCode::from(2),
+        Error::InvalidInput { .. } | Error::TooLarge { .. } => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
 }

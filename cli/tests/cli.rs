@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{run_raw, stderr_lines, Db};
+use common::{dynamodb_endpoint, run_raw, stderr_lines, Db};
 
 use affine_db::clock::system_clock;
 use affine_db::{NewSample, ParamValue};
@@ -293,32 +293,6 @@ fn invalid_read_arguments_are_input_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(stderr_lines(&out).len(), 1, "{args:?}");
     }
-}
-
-/// The DynamoDB emulator: `AFFINE_TEST_DYNAMODB_ENDPOINT` (set by
-/// `scripts/test`), else one `scripts/moto.sh start`. Panics when neither
-/// works: this test never skips silently.
-fn dynamodb_endpoint() -> String {
-    if let Ok(url) = std::env::var("AFFINE_TEST_DYNAMODB_ENDPOINT") {
-        if !url.is_empty() {
-            return url;
-        }
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto.sh");
-    let out = Command::new(script)
-        .arg("start")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("AFFINE_TEST_DYNAMODB_ENDPOINT is unset and {script} could not run: {e}")
-        });
-    assert!(
-        out.status.success(),
-        "AFFINE_TEST_DYNAMODB_ENDPOINT is unset and `{script} start` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(url.starts_with("http"), "`{script} start` printed {url:?}");
-    url
 }
 
 /// Runs the binary against the emulator with dummy credentials only.

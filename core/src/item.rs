@@ -1,8 +1,16 @@
 //! The item model both backends translate to: DynamoDB's attribute types,
-//! DynamoDB's item size rules, and typed readers used by every record.
+//! DynamoDB's item size rules, the limits of what both backends can store
+//! ([`check_item`]), and typed readers used by every record.
+//!
+//! JSON values (config `dict`/`list` values, score maps) are kept as
+//! written: numbers as their exact decimal text (`N`), objects in their key
+//! order ([`AttrMap`]). SQLite stores that order; DynamoDB stores maps
+//! unordered, so a map read back from DynamoDB has its keys sorted (by
+//! their UTF-8 bytes). Equality of [`Attr::M`] ignores key order.
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -10,6 +18,23 @@ use crate::error::{Error, Result};
 
 /// DynamoDB's item size limit in bytes (400 KB).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// The most significant digits a number may have (DynamoDB's precision).
+pub const MAX_NUMBER_DIGITS: usize = 38;
+
+/// The largest decimal exponent of a number's leading digit (DynamoDB
+/// stores magnitudes below 1E+126).
+pub const MAX_NUMBER_EXPONENT: i64 = 125;
+
+/// The smallest decimal exponent of a non-zero number's leading digit
+/// (DynamoDB stores magnitudes from 1E-130).
+pub const MIN_NUMBER_EXPONENT: i64 = -130;
+
+/// The deepest nesting of maps and lists inside one attribute (DynamoDB's limit).
+pub const MAX_NESTING_DEPTH: usize = 32;
+
+/// The map of an [`Attr::M`]: attribute name to value, in written order.
+pub type AttrMap = IndexMap<String, Attr>;
 
 /// One attribute value, with DynamoDB's types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,8 +49,9 @@ pub enum Attr {
     Bool(bool),
     /// Explicit null.
     Null,
-    /// Map of attribute name to value.
-    M(BTreeMap<String, Attr>),
+    /// Map of attribute name to value, in written order (equality ignores
+    /// the order).
+    M(AttrMap),
     /// List of values.
     L(Vec<Attr>),
 }
@@ -95,7 +121,7 @@ impl Attr {
     }
 
     /// Converts a JSON value (maps and lists of config values, score maps).
-    /// Numbers keep their JSON text.
+    /// Numbers keep their exact JSON text, objects their key order.
     pub fn from_json(v: &Value) -> Attr {
         match v {
             Value::Null => Attr::Null,
@@ -111,7 +137,8 @@ impl Attr {
         }
     }
 
-    /// Converts back to JSON; binary values are rejected as corrupt.
+    /// Converts back to JSON (numbers with their stored digits, maps in
+    /// their stored order); binary values are rejected as corrupt.
     pub fn to_json(&self) -> Result<Value> {
         Ok(match self {
             Attr::Null => Value::Null,
@@ -129,9 +156,12 @@ impl Attr {
     }
 }
 
+/// A stored number as a JSON number with the same digits. Text that is not
+/// JSON number syntax (`.5`, `+1`, `5.` from other writers) is read through
+/// f64.
 fn number_to_json(n: &str) -> Result<Value> {
-    if let Ok(i) = n.parse::<i64>() {
-        return Ok(Value::from(i));
+    if let Ok(exact) = n.trim().parse::<serde_json::Number>() {
+        return Ok(Value::Number(exact));
     }
     let f: f64 = n
         .parse()
@@ -156,6 +186,94 @@ fn number_size(n: &str) -> usize {
 /// The size of an item by DynamoDB's rules: attribute names plus values.
 pub fn item_size(item: &Item) -> usize {
     item.iter().map(|(k, v)| k.len() + v.size()).sum()
+}
+
+/// Checks number text against what both backends store: decimal syntax,
+/// at most [`MAX_NUMBER_DIGITS`] significant digits, and a magnitude
+/// DynamoDB accepts (zero, or a leading digit at 10^[`MIN_NUMBER_EXPONENT`]
+/// to 10^[`MAX_NUMBER_EXPONENT`]). Never rounds: anything else is
+/// [`Error::InvalidInput`] naming `field`.
+pub fn check_number(field: &str, text: &str) -> Result<()> {
+    let bad = |why: String| Error::invalid(field, format!("number {text}: {why}"));
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !digits_ok(int) || !digits_ok(frac) {
+        return Err(bad("not a decimal number".into()));
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => e
+            .strip_prefix('+')
+            .unwrap_or(e)
+            .parse()
+            .map_err(|_| bad("not a decimal number".into()))?,
+    };
+    let all: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let Some(lead) = all.iter().position(|&b| b != b'0') else {
+        return Ok(()); // zero
+    };
+    let last = all.iter().rposition(|&b| b != b'0').unwrap_or(lead);
+    let significant = last - lead + 1;
+    if significant > MAX_NUMBER_DIGITS {
+        return Err(bad(format!(
+            "{significant} significant digits; at most {MAX_NUMBER_DIGITS} are stored exactly"
+        )));
+    }
+    let magnitude = (int.len() as i64 - 1 - lead as i64).saturating_add(exponent);
+    if !(MIN_NUMBER_EXPONENT..=MAX_NUMBER_EXPONENT).contains(&magnitude) {
+        return Err(bad(format!(
+            "magnitude 1e{magnitude} is outside 1e{MIN_NUMBER_EXPONENT}..1e{}",
+            MAX_NUMBER_EXPONENT + 1
+        )));
+    }
+    Ok(())
+}
+
+impl Attr {
+    /// Checks that both backends can store this value exactly: numbers by
+    /// [`check_number`], map keys non-empty, nesting at most
+    /// [`MAX_NESTING_DEPTH`] levels. `field` names the attribute in errors.
+    pub fn check_storable(&self, field: &str) -> Result<()> {
+        self.check_at(field, 0)
+    }
+
+    fn check_at(&self, field: &str, depth: usize) -> Result<()> {
+        match self {
+            Attr::N(n) => check_number(field, n),
+            Attr::M(_) | Attr::L(_) if depth >= MAX_NESTING_DEPTH => Err(Error::invalid(
+                field,
+                format!("nested more than {MAX_NESTING_DEPTH} levels deep"),
+            )),
+            Attr::M(m) => {
+                for (k, v) in m {
+                    if k.is_empty() {
+                        return Err(Error::invalid(field, "an object key is empty"));
+                    }
+                    v.check_at(field, depth + 1)?;
+                }
+                Ok(())
+            }
+            Attr::L(l) => l.iter().try_for_each(|v| v.check_at(field, depth + 1)),
+            Attr::S(_) | Attr::B(_) | Attr::Bool(_) | Attr::Null => Ok(()),
+        }
+    }
+}
+
+/// Checks a whole item before it is written, the same way for every table
+/// on every backend: each value storable ([`Attr::check_storable`],
+/// [`Error::InvalidInput`]) and the item within [`MAX_ITEM_BYTES`]
+/// ([`Error::TooLarge`]). `what` names the item (table and key).
+pub fn check_item(what: &str, item: &Item) -> Result<()> {
+    for (name, attr) in item {
+        attr.check_storable(name)
+            .map_err(|e| e.with_note(format!("in {what}")))?;
+    }
+    check_item_size(what, item)
 }
 
 /// Rejects an item over [`MAX_ITEM_BYTES`] with [`Error::TooLarge`]; `what` names it.
@@ -357,5 +475,92 @@ mod tests {
     fn json_round_trip() {
         let v: Value = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {}});
         assert_eq!(Attr::from_json(&v).to_json().unwrap(), v);
+    }
+
+    #[test]
+    fn json_keeps_digits_and_key_order() {
+        // serde_json writes exponents with their sign (`1e+100`); the digits stay.
+        let text = r#"{"z":18446744073709551617,"a":[1.50,-0.000000000000000000001,1e+100],"m":{"y":1.0,"b":2}}"#;
+        let v: Value = serde_json::from_str(text).unwrap();
+        let back = Attr::from_json(&v).to_json().unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        assert!(back["m"]["y"].is_f64(), "1.0 stays a float");
+    }
+
+    #[test]
+    fn numbers_are_checked_against_dynamodb_limits() {
+        for ok in [
+            "0",
+            "-0",
+            "0.000",
+            "12345678901234567890123456789012345678",
+            "1.2345678901234567890123456789012345678e-20",
+            "1e125",
+            "9.9999999999999999999999999999999999999E+125",
+            "1E-130",
+            "-1e-130",
+            "100000000000000000000000000000000000000000000",
+        ] {
+            check_number("n", ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "123456789012345678901234567890123456789",
+            "1.00000000000000000000000000000000000001",
+            "1e126",
+            "1e-131",
+            "5e-324",
+            "1e400",
+            "",
+            "-",
+            "1.2.3",
+            "abc",
+            "1e",
+            "NaN",
+        ] {
+            assert!(
+                matches!(check_number("n", bad), Err(Error::InvalidInput { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_keys_and_deep_nesting_are_not_storable() {
+        let v: Value = serde_json::json!({"": 1});
+        assert!(Attr::from_json(&v).check_storable("param_value").is_err());
+        let v: Value = serde_json::json!([{"a": {"": true}}]);
+        assert!(Attr::from_json(&v).check_storable("param_value").is_err());
+        let mut deep = Value::from(1);
+        for _ in 0..MAX_NESTING_DEPTH {
+            deep = Value::Array(vec![deep]);
+        }
+        Attr::from_json(&deep).check_storable("x").unwrap();
+        let deeper = Value::Array(vec![deep]);
+        assert!(Attr::from_json(&deeper).check_storable("x").is_err());
+        let mut item = Item::new();
+        item.insert("v".into(), Attr::N("1e999".into()));
+        assert!(matches!(
+            check_item("t a/b", &item),
+            Err(Error::InvalidInput { .. })
+        ));
+    }
+
+    #[test]
+    fn map_equality_ignores_order() {
+        let a = Attr::M(
+            [
+                ("a".to_string(), Attr::int(1)),
+                ("b".to_string(), Attr::int(2)),
+            ]
+            .into(),
+        );
+        let b = Attr::M(
+            [
+                ("b".to_string(), Attr::int(2)),
+                ("a".to_string(), Attr::int(1)),
+            ]
+            .into(),
+        );
+        assert_eq!(a, b);
     }
 }

@@ -2,8 +2,13 @@
 //! place. Both backends store exactly these strings.
 //!
 //! Every key part is non-empty, at most [`MAX_KEY_PART_BYTES`] bytes of UTF-8,
-//! and contains no `#` and no control character. Timestamps inside sort keys
-//! are zero-padded to 16 digits so text order is time order.
+//! and contains no `#`, no control character (category Cc) and no invisible
+//! format character (category Cf: U+200B zero width space, U+202E
+//! right-to-left override, U+FEFF, ...), which would let two different names
+//! look the same. Timestamps inside sort keys are zero-padded to 16 digits so
+//! text order is time order.
+
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::error::{Error, Result};
 
@@ -32,6 +37,18 @@ pub fn validate_part(field: &str, value: &str) -> Result<()> {
     }
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.general_category() == GeneralCategory::Format)
+    {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "must not contain invisible format characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
     }
     Ok(())
 }
@@ -244,7 +261,16 @@ mod tests {
 
     #[test]
     fn invalid_parts_are_rejected() {
-        for bad in ["", "a#b", "tab\there", &"x".repeat(257)] {
+        for bad in [
+            "",
+            "a#b",
+            "tab\there",
+            &"x".repeat(257),
+            "evil\u{202E}gnp",
+            "zero\u{200B}width",
+            "\u{FEFF}bom",
+            "tag\u{E0041}",
+        ] {
             assert!(matches!(
                 validate_part("hotkey", bad),
                 Err(Error::InvalidInput { .. })

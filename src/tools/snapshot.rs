@@ -52,19 +52,46 @@ fn io(e: std::io::Error) -> Error {
     Error::backend(format!("snapshot I/O: {e}"))
 }
 
+/// How far an [`export_with`], [`import_with`] or [`copy_with`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotProgress {
+    /// `false` while reading the source store, `true` while writing items.
+    pub writing: bool,
+    /// The table being read or written.
+    pub table: Table,
+    /// Items read (or written) so far in this phase, all tables together.
+    pub items: u64,
+}
+
 /// Writes a snapshot of every table of `admin` to `writer`; returns the
 /// item count per table.
-pub async fn export<W: Write>(admin: &dyn Admin, mut writer: W) -> Result<BTreeMap<Table, u64>> {
+pub async fn export<W: Write>(admin: &dyn Admin, writer: W) -> Result<BTreeMap<Table, u64>> {
+    export_with(admin, writer, &|_| {}).await
+}
+
+/// [`export`], reporting after every page.
+pub async fn export_with<W: Write>(
+    admin: &dyn Admin,
+    mut writer: W,
+    progress: &(dyn Fn(&SnapshotProgress) + Send + Sync),
+) -> Result<BTreeMap<Table, u64>> {
     writer.write_all(MAGIC).map_err(io)?;
     writer.write_all(&VERSION.to_le_bytes()).map_err(io)?;
     let mut enc = zstd::stream::write::Encoder::new(writer, 3).map_err(io)?;
     let mut counts = BTreeMap::new();
+    let mut total = 0u64;
     for table in Table::ALL {
         let mut cursor = None;
         let mut n = 0u64;
         loop {
             let page = admin.scan_page(table, cursor, PAGE).await?;
             n += page.items.len() as u64;
+            total += page.items.len() as u64;
+            progress(&SnapshotProgress {
+                writing: false,
+                table,
+                items: total,
+            });
             if !page.items.is_empty() {
                 let entry = Entry::Batch {
                     table: table.name().to_string(),
@@ -115,7 +142,16 @@ fn read_header<R: Read>(reader: &mut R) -> Result<()> {
 /// Reads a snapshot from `reader` and writes its items into `admin`'s
 /// tables (replacing items with the same keys); returns the item count per
 /// table. The tables must exist (`init`).
-pub async fn import<R: Read>(admin: &dyn Admin, mut reader: R) -> Result<BTreeMap<Table, u64>> {
+pub async fn import<R: Read>(admin: &dyn Admin, reader: R) -> Result<BTreeMap<Table, u64>> {
+    import_with(admin, reader, &|_| {}).await
+}
+
+/// [`import`], reporting after every written batch.
+pub async fn import_with<R: Read>(
+    admin: &dyn Admin,
+    mut reader: R,
+    progress: &(dyn Fn(&SnapshotProgress) + Send + Sync),
+) -> Result<BTreeMap<Table, u64>> {
     read_header(&mut reader)?;
     let mut dec = zstd::stream::read::Decoder::new(reader)
         .map_err(|e| Error::corrupt(format!("snapshot: {e}")))?;
@@ -142,6 +178,11 @@ pub async fn import<R: Read>(admin: &dyn Admin, mut reader: R) -> Result<BTreeMa
                 }
                 *counts.entry(t).or_default() += items.len() as u64;
                 admin.put_items(t, items).await?;
+                progress(&SnapshotProgress {
+                    writing: true,
+                    table: t,
+                    items: counts.values().sum(),
+                });
             }
             Entry::End { counts: expected } => {
                 for (name, n) in &expected {
@@ -164,13 +205,26 @@ pub async fn import<R: Read>(admin: &dyn Admin, mut reader: R) -> Result<BTreeMa
 use bincode::Options as _;
 
 /// Copies every item of `from` into `to` through a snapshot in a temporary
-/// file; returns the item count per table.
+/// file, creating `to`'s tables (`init`) once `from` has been read; returns
+/// the item count per table.
 pub async fn copy(from: &dyn Admin, to: &dyn Admin) -> Result<BTreeMap<Table, u64>> {
+    copy_with(from, to, &|_| {}).await
+}
+
+/// [`copy`], reporting while reading `from` and while writing `to`.
+/// Copying again after an interruption writes every item again (items
+/// replace themselves), so a re-run completes the copy.
+pub async fn copy_with(
+    from: &dyn Admin,
+    to: &dyn Admin,
+    progress: &(dyn Fn(&SnapshotProgress) + Send + Sync),
+) -> Result<BTreeMap<Table, u64>> {
     let mut file = tempfile_in_temp_dir()?;
-    export(from, std::io::BufWriter::new(&mut file)).await?;
+    export_with(from, std::io::BufWriter::new(&mut file), progress).await?;
+    to.init().await?;
     use std::io::Seek;
     file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-    import(to, std::io::BufReader::new(file)).await
+    import_with(to, std::io::BufReader::new(file), progress).await
 }
 
 fn tempfile_in_temp_dir() -> Result<std::fs::File> {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use affine_db_core::item::check_item_size;
+use affine_db_core::item::check_item;
 use affine_db_core::{Admin, Capabilities, Error, Item, Result, ScanPage, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::Select;
@@ -173,7 +173,7 @@ impl Admin for DynamoBackend {
         for item in &items {
             let (pk, sk) = convert::item_key(item)
                 .ok_or_else(|| Error::invalid("item", "every item needs string pk and sk"))?;
-            check_item_size(&format!("{name} {pk}/{sk}"), item)?;
+            check_item(&format!("{name} {pk}/{sk}"), item)?;
         }
         batch::write(
             &self.client,

@@ -41,7 +41,17 @@ impl WriteOp {
         }
     }
 
+    /// The SDK request; a put is first checked by the core's
+    /// [`affine_db_core::item::check_item`], so nothing of a batch is sent
+    /// when one item could not be stored (on either backend).
     fn request(&self) -> Result<WriteRequest> {
+        if let WriteOp::Put(item) = self {
+            let what = match convert::item_key(item) {
+                Some((pk, sk)) => format!("item {pk}/{sk}"),
+                None => "item".to_string(),
+            };
+            affine_db_core::item::check_item(&what, item)?;
+        }
         let built = match self {
             WriteOp::Put(item) => WriteRequest::builder()
                 .put_request(

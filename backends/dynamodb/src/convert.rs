@@ -23,7 +23,9 @@ pub fn to_av(attr: &Attr) -> AttributeValue {
     }
 }
 
-/// The SDK's value to an attribute. Sets read as lists.
+/// The SDK's value to an attribute. Sets read as lists. DynamoDB keeps no
+/// order in maps, so a map reads back with its keys sorted (by their UTF-8
+/// bytes): the same order whatever order the service returned.
 pub fn from_av(av: &AttributeValue) -> Result<Attr> {
     Ok(match av {
         AttributeValue::S(s) => Attr::S(s.clone()),
@@ -31,11 +33,16 @@ pub fn from_av(av: &AttributeValue) -> Result<Attr> {
         AttributeValue::B(b) => Attr::B(b.as_ref().to_vec()),
         AttributeValue::Bool(b) => Attr::Bool(*b),
         AttributeValue::Null(_) => Attr::Null,
-        AttributeValue::M(m) => Attr::M(
-            m.iter()
-                .map(|(k, v)| Ok((k.clone(), from_av(v)?)))
-                .collect::<Result<_>>()?,
-        ),
+        AttributeValue::M(m) => {
+            let mut entries: Vec<(&String, &AttributeValue)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            Attr::M(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| Ok((k.clone(), from_av(v)?)))
+                    .collect::<Result<_>>()?,
+            )
+        }
         AttributeValue::L(l) => Attr::L(l.iter().map(from_av).collect::<Result<_>>()?),
         AttributeValue::Ss(v) => Attr::L(v.iter().cloned().map(Attr::S).collect()),
         AttributeValue::Ns(v) => Attr::L(v.iter().cloned().map(Attr::N).collect()),
@@ -118,6 +125,23 @@ mod tests {
             Attr::M([("x".to_string(), Attr::L(vec![Attr::Bool(true)]))].into()),
         );
         assert_eq!(from_map(&to_map(&item)).unwrap(), item);
+    }
+
+    #[test]
+    fn maps_read_back_sorted() {
+        let m = Attr::M(
+            [
+                ("b".to_string(), Attr::int(1)),
+                ("a".to_string(), Attr::int(2)),
+                ("c".to_string(), Attr::int(3)),
+            ]
+            .into(),
+        );
+        let Attr::M(back) = from_av(&to_av(&m)).unwrap() else {
+            panic!("not a map");
+        };
+        let keys: Vec<&str> = back.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
     }
 
     #[test]

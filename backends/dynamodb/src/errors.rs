@@ -35,7 +35,13 @@ where
             let status = se.raw().status().as_u16();
             let code = err.code().map(str::to_string);
             let message = err.message().map(str::to_string);
-            classify(code.as_deref(), message.as_deref(), status, what)
+            let e = classify(code.as_deref(), message.as_deref(), status, what);
+            if code.is_none() && message.is_none() {
+                // Nothing to classify by: say what came back.
+                e.with_note(body_note(se.raw().body().bytes()))
+            } else {
+                e
+            }
         }
         _ => Error::backend_from(format!("{what}: {}", describe(&err)), err),
     }
@@ -52,6 +58,25 @@ fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> 
     out
 }
 
+/// What an answer without an error code carried, for the message: the
+/// start of its body.
+fn body_note(body: Option<&[u8]>) -> String {
+    match body {
+        Some([]) => "the body was empty".to_string(),
+        Some(b) => {
+            let text = String::from_utf8_lossy(b);
+            let snippet: String = text.chars().take(120).collect();
+            let more = if snippet.len() < text.len() {
+                "..."
+            } else {
+                ""
+            };
+            format!("the body was {snippet:?}{more}, not a {STORE} answer")
+        }
+        None => "the body could not be read".to_string(),
+    }
+}
+
 /// The table a `what` of [`map_err`] names (the text before its first `:`).
 fn table_of(what: &str) -> &str {
     what.split_once(':').map_or(what, |(t, _)| t).trim()
@@ -62,7 +87,7 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: u16, what: &s
     let code = code.unwrap_or("");
     let message = message.unwrap_or("");
     let text = match (code, message) {
-        ("", "") => format!("{what}: HTTP {status} with no error code"),
+        ("", "") => format!("{what}: {STORE} answered HTTP {status} with no error code"),
         _ => format!("{what}: {code} {message}"),
     };
     match code {
@@ -110,6 +135,8 @@ mod tests {
     fn an_empty_error_still_says_what_came_back() {
         let e = classify(None, None, 418, "affine_scores: scan");
         assert!(e.to_string().contains("HTTP 418"), "{e}");
+        assert!(body_note(Some(b"")).contains("empty"));
+        assert!(body_note(Some(b"<html>oops</html>")).contains("<html>oops"));
     }
 
     #[test]

@@ -147,13 +147,15 @@ impl DynamoBackend {
         }
     }
 
-    /// Puts one item as is.
+    /// Puts one item as is, after the core's
+    /// [`affine_db_core::item::check_item`] (the checks SQLite makes too).
     async fn put(&self, table: Table, item: &Item) -> Result<()> {
         let name = self.table_name(table);
         let what = || match convert::item_key(item) {
             Some((pk, sk)) => format!("{name}: put {pk}/{sk}"),
             None => format!("{name}: put"),
         };
+        affine_db_core::item::check_item(&what(), item)?;
         self.client
             .put_item()
             .table_name(name)

@@ -2,7 +2,7 @@
 //! `version = if_not_exists(version, 0) + 1` is computed by the server, so
 //! concurrent sets never repeat a version.
 
-use affine_db_core::tables::config::validate_param;
+use affine_db_core::tables::config::validate_set;
 use affine_db_core::{keys, ConfigParam, ConfigStore, ParamValue, Result, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -24,7 +24,7 @@ impl ConfigStore for DynamoBackend {
         description: &str,
         updated_by: &str,
     ) -> Result<ConfigParam> {
-        validate_param(param_name, &value)?;
+        validate_set(param_name, &value, description, updated_by)?;
         let name = self.table_name(T);
         let sk = keys::config_sk(param_name);
         let _guard = self.lock_item(T, keys::CONFIG_PK, &sk).await;

@@ -4,7 +4,7 @@
 
 use affine_db_core::keys;
 use affine_db_core::schema::Table;
-use affine_db_core::tables::config::{validate_param, ConfigParam, ConfigStore, ParamValue};
+use affine_db_core::tables::config::{validate_set, ConfigParam, ConfigStore, ParamValue};
 use affine_db_core::Result;
 use async_trait::async_trait;
 use rusqlite::params;
@@ -23,7 +23,7 @@ impl ConfigStore for SqliteBackend {
         description: &str,
         updated_by: &str,
     ) -> Result<ConfigParam> {
-        validate_param(param_name, &value)?;
+        validate_set(param_name, &value, description, updated_by)?;
         let mut param = ConfigParam {
             param_name: param_name.to_string(),
             param_type: value.param_type(),

@@ -1,9 +1,19 @@
-//! Connections, pragmas, the schema and its migrations, and error mapping.
+//! Connections, pragmas, the schema and its migrations, the file's
+//! identity, and error mapping.
 //!
 //! One writer connection sits behind a std `Mutex`; reads of a file database
 //! use a small pool of extra connections (WAL lets them run beside the
 //! writer). An in-memory database is private to its one connection, so
 //! reads use the writer. Every call runs on tokio's blocking pool.
+//!
+//! Opening ([`OpenMode`]): only [`OpenMode::Create`] creates a missing
+//! file; [`OpenMode::ReadOnly`] opens the file read-only and changes
+//! nothing in it (a read-only file, or a read-only mount through SQLite's
+//! `immutable` open). Before anything is written, the file's identity is
+//! checked: files this tool creates carry [`APPLICATION_ID`]; a file with
+//! another application id, or (without one) with tables or other objects
+//! that are not this tool's, is refused with [`Error::InvalidInput`] and
+//! left as it is. An empty file is fine.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,6 +31,32 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 4;
+
+/// The `PRAGMA application_id` of affine-db files (`AFDB` in ASCII), set
+/// on every file this tool creates or migrates.
+pub const APPLICATION_ID: i32 = 0x4146_4442;
+
+/// How [`Db::open`] opens a database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// Read and write; the file and its tables are created if missing.
+    #[default]
+    Create,
+    /// Read and write an existing file (its tables are created if missing);
+    /// a missing file is [`Error::NotFound`].
+    ReadWrite,
+    /// Read only: nothing in the file changes, and read-only files and
+    /// mounts work. A missing file is [`Error::NotFound`]; a missing table
+    /// is [`Error::MissingTable`].
+    ReadOnly,
+}
+
+impl OpenMode {
+    /// Whether the mode writes.
+    pub fn writes(self) -> bool {
+        self != OpenMode::ReadOnly
+    }
+}
 
 /// Maps rusqlite results onto the core error.
 pub(crate) trait SqlResult<T> {
@@ -50,8 +86,28 @@ pub(crate) fn sql_error(e: rusqlite::Error) -> Error {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             Error::unavailable_from("the database is locked by another connection", e)
         }
+        Some(ErrorCode::ReadOnly) => Error::backend_from(
+            "the database is read-only (opened with mode=ro or for a read command, or the \
+             file or its directory is not writable); use a writable file to change it",
+            e,
+        ),
+        Some(ErrorCode::NotADatabase) => foreign("it is not a SQLite database"),
+        Some(ErrorCode::DiskFull) => {
+            Error::backend_from("the disk is full; free space and retry", e)
+        }
         _ => Error::backend_from("sqlite", e),
     }
+}
+
+/// The refusal of a file that is not this tool's.
+fn foreign(why: impl std::fmt::Display) -> Error {
+    Error::invalid(
+        "database",
+        format!(
+            "not an affine-db database: {why}; nothing was changed. Point --db at an \
+             affine-db file, or at a new path to create one"
+        ),
+    )
 }
 
 /// Quotes an identifier (table, column or index name).
@@ -78,6 +134,8 @@ pub(crate) struct Db {
     path: Option<PathBuf>,
     /// The store as a URL (`sqlite://PATH`, `sqlite::memory:`), named by every error.
     name: String,
+    /// How the file was opened.
+    mode: OpenMode,
 }
 
 fn join_error(e: tokio::task::JoinError) -> Error {
@@ -91,22 +149,56 @@ fn configure(conn: &Connection) -> Result<()> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the file at `path`, in WAL mode, and
-    /// brings its schema to [`SCHEMA_VERSION`].
-    pub(crate) async fn open(path: &Path) -> Result<Db> {
+    /// Opens the file at `path` in `mode`. Every mode first checks the
+    /// file's identity (see the module docs) and refuses a foreign file
+    /// before anything changes. The writing modes then switch the file to
+    /// WAL and bring its schema to [`SCHEMA_VERSION`]; read-only checks the
+    /// schema version only.
+    pub(crate) async fn open(path: &Path, mode: OpenMode) -> Result<Db> {
         let path = path.to_path_buf();
+        let name = format!("sqlite://{}", path.display());
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
-            let conn = Connection::open(&p).map_err(|e| {
-                Error::backend_from(format!("cannot open sqlite database {}", p.display()), e)
-            })?;
-            configure(&conn)?;
-            let mode: String = conn
+            if p.is_dir() {
+                return Err(Error::backend(format!(
+                    "{} is a directory, not a database file; point the store at a file \
+                     inside it (e.g. {})",
+                    p.display(),
+                    p.join("affine.db").display()
+                )));
+            }
+            if mode != OpenMode::Create && !p.exists() {
+                return Err(Error::NotFound(format!(
+                    "sqlite database {} does not exist; run `affine-db --db sqlite://{} init` \
+                     to create it, or check the path",
+                    p.display(),
+                    p.display()
+                )));
+            }
+            let conn = match mode {
+                OpenMode::ReadOnly => open_read_only(&p)?,
+                OpenMode::Create | OpenMode::ReadWrite => {
+                    let conn = Connection::open(&p).map_err(|e| {
+                        Error::backend_from(
+                            format!("cannot open sqlite database {}", p.display()),
+                            e,
+                        )
+                    })?;
+                    configure(&conn)?;
+                    conn
+                }
+            };
+            check_identity(&conn)?;
+            if mode == OpenMode::ReadOnly {
+                check_version(&conn)?;
+                return Ok(conn);
+            }
+            let journal: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
                 .db()?;
-            if !mode.eq_ignore_ascii_case("wal") {
+            if !journal.eq_ignore_ascii_case("wal") {
                 return Err(Error::backend(format!(
-                    "sqlite: {} could not switch to WAL mode (journal_mode is {mode})",
+                    "sqlite: {} could not switch to WAL mode (journal_mode is {journal})",
                     p.display()
                 )));
             }
@@ -114,14 +206,26 @@ impl Db {
             Ok(conn)
         })
         .await
-        .map_err(join_error)??;
+        .map_err(join_error)?
+        .map_err(|e| match e {
+            // The refusal of a foreign file names the file first.
+            Error::InvalidInput { field, reason } if field == "database" => {
+                Error::invalid(field, format!("{name} is {reason}"))
+            }
+            e => e.in_store(&name),
+        })?;
         let db = Db {
             writer: Arc::new(Mutex::new(conn)),
-            readers: Some(Arc::new(Mutex::new(Vec::new()))),
-            name: format!("sqlite://{}", path.display()),
+            // Read-only: one connection (which may be an `immutable` open
+            // of a read-only mount) serves every read.
+            readers: mode.writes().then(|| Arc::new(Mutex::new(Vec::new()))),
+            name,
             path: Some(path),
+            mode,
         };
-        db.write(migrate).await?;
+        if mode.writes() {
+            db.write(migrate).await?;
+        }
         Ok(db)
     }
 
@@ -139,6 +243,7 @@ impl Db {
             readers: None,
             path: None,
             name: "sqlite::memory:".to_string(),
+            mode: OpenMode::Create,
         };
         db.write(migrate).await?;
         Ok(db)
@@ -152,6 +257,11 @@ impl Db {
     /// The store as a URL, as errors name it.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How the database was opened.
+    pub(crate) fn mode(&self) -> OpenMode {
+        self.mode
     }
 
     /// Runs `f` on the writer connection, on the blocking pool.
@@ -225,6 +335,139 @@ impl Db {
         .and_then(|r| r)
         .map_err(|e| e.in_store(&self.name))
     }
+}
+
+/// Opens `path` read-only. A WAL file needs its `-shm` index, which a
+/// read-only directory cannot hold: when the plain read-only open cannot
+/// read, the file is opened `immutable` (no locks, no `-shm`), which is
+/// right for a read-only mount, where nobody can be writing.
+fn open_read_only(path: &Path) -> Result<Connection> {
+    let cannot =
+        |e| Error::backend_from(format!("cannot open sqlite database {}", path.display()), e);
+    let plain = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(cannot)?;
+    configure(&plain)?;
+    match plain.query_row("SELECT COUNT(*) FROM \"sqlite_master\"", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => return Ok(plain),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
+            return Err(sql_error(e))
+        }
+        Err(_) => {}
+    }
+    drop(plain);
+    let conn = Connection::open_with_flags(
+        immutable_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(cannot)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// `file:PATH?immutable=1`, with the characters URIs reserve escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut out = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push_str("?immutable=1");
+    out
+}
+
+/// Checks that the file is this tool's or empty (see the module docs);
+/// changes nothing.
+pub(crate) fn check_identity(conn: &Connection) -> Result<()> {
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .db()?;
+    if app_id == APPLICATION_ID {
+        return Ok(());
+    }
+    if app_id != 0 {
+        return Err(foreign(format!(
+            "its application_id is {app_id:#010x}, not affine-db's {APPLICATION_ID:#010x}"
+        )));
+    }
+    // No application id: an empty file, one an earlier affine-db wrote
+    // (only our tables, with our columns, and their indexes), or another
+    // application's.
+    let mut stmt = conn
+        .prepare("SELECT \"type\", \"name\", \"tbl_name\" FROM \"sqlite_master\" WHERE \"name\" NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+        .db()?;
+    let objects = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .db()?
+        .collect::<rusqlite::Result<Vec<(String, String, String)>>>()
+        .db()?;
+    let mut strangers = Vec::new();
+    for (kind, name, table) in &objects {
+        let ours = Table::ALL.iter().find(|t| t.name() == table);
+        match (kind.as_str(), ours) {
+            ("table", Some(t)) => {
+                if !columns_are_ours(conn, *t)? {
+                    strangers.push(format!("table {name} (its columns are not affine-db's)"));
+                }
+            }
+            ("index", Some(_)) => {}
+            _ => strangers.push(format!("{kind} {name}")),
+        }
+    }
+    if strangers.is_empty() {
+        return Ok(());
+    }
+    strangers.sort();
+    Err(foreign(format!("it holds {}", strangers.join(", "))))
+}
+
+/// Whether `table` in the file has only columns affine-db gives it,
+/// including `pk` and `sk`.
+fn columns_are_ours(conn: &Connection, table: Table) -> Result<bool> {
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA table_info({})", ident(table.name())))
+        .db()?;
+    let cols = stmt
+        .query_map([], |r| r.get::<_, String>(1))
+        .db()?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .db()?;
+    let def = table.def();
+    let known = |c: &str| c == "pk" || c == "sk" || def.attr(c).is_some();
+    Ok(cols.iter().any(|c| c == "pk")
+        && cols.iter().any(|c| c == "sk")
+        && cols.iter().all(|c| known(c)))
+}
+
+/// Refuses a file written by a newer build (or with a broken version).
+fn check_version(conn: &Connection) -> Result<()> {
+    let version = schema_version(conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::backend(format!(
+            "sqlite: the database has schema version {version}, newer than the version \
+             {SCHEMA_VERSION} this build supports; use a newer affine-db"
+        )));
+    }
+    if version < 0 {
+        return Err(Error::corrupt(format!(
+            "sqlite: the database has schema version {version}"
+        )));
+    }
+    Ok(())
 }
 
 fn open_reader(path: &Path) -> Result<Connection> {
@@ -336,26 +579,18 @@ fn migrate_step(conn: &Connection, from: i64) -> Result<()> {
 
 /// Brings the schema to [`SCHEMA_VERSION`], one step per version, each in its
 /// own transaction; refuses a database written by a newer build. Then makes
-/// sure every table exists.
+/// sure every table exists and marks the file with [`APPLICATION_ID`].
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .db()?;
+        check_version(&tx)?;
         let version = schema_version(&tx)?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::backend(format!(
-                "sqlite: the database has schema version {version}, newer than the version \
-                 {SCHEMA_VERSION} this build supports; use a newer affine-db"
-            )));
-        }
-        if version < 0 {
-            return Err(Error::corrupt(format!(
-                "sqlite: the database has schema version {version}"
-            )));
-        }
         if version == SCHEMA_VERSION {
             create_tables(&tx)?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .db()?;
             tx.commit().db()?;
             return Ok(());
         }

@@ -34,7 +34,7 @@ mod samples;
 mod scores;
 mod tasks;
 
-pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
+pub use db::{OpenMode, APPLICATION_ID, BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use db::Db;
 
@@ -47,13 +47,26 @@ pub struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// Opens (creating if needed) the database file and its tables.
+    /// Opens (creating if needed) the database file and its tables
+    /// ([`OpenMode::Create`]).
     ///
     /// The file is switched to WAL mode and its schema brought to
     /// [`SCHEMA_VERSION`]; a file written by a newer build is refused with
-    /// [`affine_db_core::Error::Backend`].
+    /// [`affine_db_core::Error::Backend`], a file of another application
+    /// with [`affine_db_core::Error::InvalidInput`] (and left unchanged).
     pub async fn open(path: impl AsRef<Path>, clock: SharedClock) -> Result<Arc<Self>> {
-        let db = Db::open(path.as_ref()).await?;
+        Self::open_with_mode(path, clock, OpenMode::Create).await
+    }
+
+    /// Opens the database file in `mode` (see [`OpenMode`]): only
+    /// [`OpenMode::Create`] creates a missing file, and
+    /// [`OpenMode::ReadOnly`] changes nothing in the file.
+    pub async fn open_with_mode(
+        path: impl AsRef<Path>,
+        clock: SharedClock,
+        mode: OpenMode,
+    ) -> Result<Arc<Self>> {
+        let db = Db::open(path.as_ref(), mode).await?;
         Ok(Arc::new(SqliteBackend {
             db,
             clock,
@@ -79,6 +92,20 @@ impl SqliteBackend {
     /// The database file, `None` for an in-memory database.
     pub fn path(&self) -> Option<&Path> {
         self.db.path()
+    }
+
+    /// How the database was opened.
+    pub fn mode(&self) -> OpenMode {
+        self.db.mode()
+    }
+
+    /// The file's `PRAGMA application_id` ([`APPLICATION_ID`] once this
+    /// tool has written it).
+    pub async fn application_id(&self) -> Result<i32> {
+        use db::SqlResult;
+        self.db
+            .read(|tx| tx.query_row("PRAGMA application_id", [], |r| r.get(0)).db())
+            .await
     }
 
     /// The schema version stored in the database.
@@ -113,7 +140,18 @@ impl Backend for SqliteBackend {
     }
 }
 
-/// Convenience: open and bundle as a Store.
+/// Convenience: open (creating if needed) and bundle as a Store.
 pub async fn open_store(path: impl AsRef<Path>, clock: SharedClock) -> Result<Store> {
     Ok(Store::new(SqliteBackend::open(path, clock).await?))
+}
+
+/// Opens in `mode` and bundles as a Store.
+pub async fn open_store_with_mode(
+    path: impl AsRef<Path>,
+    clock: SharedClock,
+    mode: OpenMode,
+) -> Result<Store> {
+    Ok(Store::new(
+        SqliteBackend::open_with_mode(path, clock, mode).await?,
+    ))
 }

@@ -4,7 +4,7 @@
 //! NULL, left out of the item on read. Table code converts records with the
 //! core's `to_item`/`from_item` and talks to SQLite only through here.
 
-use affine_db_core::item::{format_f64, Attr, Item};
+use affine_db_core::item::{check_item, format_f64, Attr, Item};
 use affine_db_core::schema::{AttrDef, AttrType, Table, PK, SK};
 use affine_db_core::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
@@ -192,9 +192,16 @@ fn to_sql(table: Table, def: &AttrDef, attr: &Attr) -> Result<Value> {
 
 /// An item converted to the values of every column of `table` (in
 /// [`Cols::all`] order), checked: keys are strings, every attribute is one
-/// the table has, with its type.
+/// the table has, with its type, and the item passes the core's
+/// [`check_item`] (values DynamoDB could store too, at most 400 KB), so
+/// SQLite refuses exactly what DynamoDB would.
 pub(crate) fn to_row(table: Table, item: &Item) -> Result<Vec<Value>> {
     let def = table.def();
+    let what = match (item.get(PK), item.get(SK)) {
+        (Some(Attr::S(pk)), Some(Attr::S(sk))) => format!("{table} item {pk}/{sk}"),
+        _ => format!("{table} item"),
+    };
+    check_item(&what, item)?;
     let mut out = Vec::with_capacity(def.attrs.len() + 2);
     for key in [PK, SK] {
         match item.get(key) {
@@ -319,7 +326,7 @@ mod tests {
         item.insert("average_score".into(), Attr::float(1.0));
         item.insert("is_eligible".into(), Attr::Bool(true));
         item.insert("meets_criteria".into(), Attr::Bool(false));
-        let mut m = std::collections::BTreeMap::new();
+        let mut m = affine_db_core::item::AttrMap::new();
         m.insert("L1".to_string(), Attr::float(0.25));
         item.insert("scores_by_env".into(), Attr::M(m));
         item.insert("model_revision".into(), Attr::Null);
@@ -337,7 +344,17 @@ mod tests {
             Attr::float(1.5),
             Attr::Bool(true),
             Attr::L(vec![Attr::int(1), Attr::s("x")]),
-            Attr::M(std::collections::BTreeMap::new()),
+            Attr::M(affine_db_core::item::AttrMap::new()),
+            Attr::M(
+                [
+                    ("z".to_string(), Attr::N("1.50".into())),
+                    (
+                        "a".to_string(),
+                        Attr::N("123456789012345678901234567890".into()),
+                    ),
+                ]
+                .into(),
+            ),
         ] {
             let mut item = Item::new();
             item.insert("pk".into(), Attr::s("CONFIG"));
@@ -345,6 +362,11 @@ mod tests {
             item.insert("param_value".into(), value.clone());
             let back = roundtrip(Table::SystemConfig, &item);
             assert_eq!(back.get("param_value"), Some(&value));
+            // Maps keep their key order, numbers their digits.
+            let (Some(Attr::M(a)), Attr::M(b)) = (back.get("param_value"), &value) else {
+                continue;
+            };
+            assert!(a.iter().eq(b.iter()), "{a:?} != {b:?}");
         }
     }
 

@@ -12,7 +12,7 @@ use affine_db_core::{
     MinerStore, NewLog, NewSample, NewTask, ParamValue, PendingOrder, SampleStore, Score,
     ScoreStore, TaskStore,
 };
-use affine_db_sqlite::{open_store, SqliteBackend, SCHEMA_VERSION};
+use affine_db_sqlite::{open_store, OpenMode, SqliteBackend, APPLICATION_ID, SCHEMA_VERSION};
 
 fn sample(hotkey: &str, timestamp: i64) -> NewSample {
     NewSample {
@@ -102,20 +102,129 @@ async fn a_newer_schema_version_is_refused() {
 #[tokio::test]
 async fn an_empty_file_is_migrated_from_version_zero() {
     let f = file_db();
-    {
-        let conn = rusqlite::Connection::open(&f.path).unwrap();
-        conn.execute_batch("CREATE TABLE unrelated (x INTEGER)")
-            .unwrap();
-    }
+    std::fs::write(&f.path, b"").unwrap();
     let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
     assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(db.application_id().await.unwrap(), APPLICATION_ID);
     let mut want: Vec<String> = Table::ALL.iter().map(|t| t.name().to_string()).collect();
     want.sort();
+    assert_eq!(db.list_tables().await.unwrap(), want);
+}
+
+/// A file with tables that are not this tool's, or another application's
+/// id, is refused in every mode, and left byte for byte as it was.
+#[tokio::test]
+async fn a_foreign_file_is_refused_and_left_alone() {
+    let f = file_db();
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute_batch("CREATE TABLE unrelated (x INTEGER); INSERT INTO unrelated VALUES (1)")
+            .unwrap();
+    }
+    let foreign_app = f.path.with_file_name("app.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign_app).unwrap();
+        conn.pragma_update(None, "application_id", 0x1234).unwrap();
+    }
+    // Our table name with someone else's columns.
+    let lookalike = f.path.with_file_name("lookalike.db");
+    {
+        let conn = rusqlite::Connection::open(&lookalike).unwrap();
+        conn.execute_batch("CREATE TABLE scores (id INTEGER PRIMARY KEY, value TEXT)")
+            .unwrap();
+    }
+    for path in [&f.path, &foreign_app, &lookalike] {
+        let before = std::fs::read(path).unwrap();
+        for mode in [OpenMode::Create, OpenMode::ReadWrite, OpenMode::ReadOnly] {
+            let err = SqliteBackend::open_with_mode(path, f.clock.clone(), mode)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { .. }),
+                "{mode:?}: {err:?}"
+            );
+        }
+        assert_eq!(std::fs::read(path).unwrap(), before, "{}", path.display());
+    }
+}
+
+/// Only `Create` makes a missing file; `ReadOnly` changes nothing, not even
+/// a missing table, and cannot write.
+#[tokio::test]
+async fn open_modes() {
+    let f = file_db();
+    for mode in [OpenMode::ReadWrite, OpenMode::ReadOnly] {
+        let err = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), mode)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{mode:?}: {err:?}");
+        assert!(!f.path.exists());
+    }
+    let store = open_store(&f.path, f.clock.clone()).await.unwrap();
+    store
+        .config
+        .set_param("p", ParamValue::Int(1), "", "me")
+        .await
+        .unwrap();
+    drop(store);
+    let before = std::fs::read(&f.path).unwrap();
+    let ro = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadOnly)
+        .await
+        .unwrap();
+    assert_eq!(ro.mode(), OpenMode::ReadOnly);
     assert_eq!(
-        db.list_tables().await.unwrap(),
-        want,
-        "unrelated tables are not listed"
+        ro.get_param("p").await.unwrap().map(|p| p.param_value),
+        Some(ParamValue::Int(1))
     );
+    let err = ro
+        .set_param("p", ParamValue::Int(2), "", "me")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    drop(ro);
+    assert_eq!(std::fs::read(&f.path).unwrap(), before);
+
+    // A missing table in read-only mode says to run init, and is not created.
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute_batch("DROP TABLE system_config").unwrap();
+    }
+    let ro = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadOnly)
+        .await
+        .unwrap();
+    let err = ro.list_all_configs().await.unwrap_err();
+    assert!(matches!(err, Error::MissingTable { .. }), "{err:?}");
+    drop(ro);
+    // A writing open heals it.
+    let rw = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadWrite)
+        .await
+        .unwrap();
+    assert_eq!(rw.list_all_configs().await.unwrap(), vec![]);
+}
+
+/// A file an earlier build wrote (our tables, no application id) opens
+/// and is marked as ours by the next writing open.
+#[tokio::test]
+async fn an_older_affine_db_file_opens_and_is_marked() {
+    let f = file_db();
+    drop(SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap());
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.pragma_update(None, "application_id", 0).unwrap();
+    }
+    let ro = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadOnly)
+        .await
+        .unwrap();
+    assert_eq!(
+        ro.application_id().await.unwrap(),
+        0,
+        "read-only changes nothing"
+    );
+    drop(ro);
+    let rw = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadWrite)
+        .await
+        .unwrap();
+    assert_eq!(rw.application_id().await.unwrap(), APPLICATION_ID);
 }
 
 #[tokio::test]

@@ -18,7 +18,11 @@ pub struct Args {
 
 /// Runs [`affine_db::rules::cleanup`] and prints its report.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
+    let store = if args.dry_run {
+        ctx.read_store().await?
+    } else {
+        ctx.write_store().await?
+    };
     let report = affine_db::rules::cleanup(&store, args.dry_run).await?;
     if args.json {
         output::json(&report)?;

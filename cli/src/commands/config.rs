@@ -1,10 +1,14 @@
 //! `config get|set|list|delete`: dynamic parameters (`system_config`).
 
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use affine_db::item::MAX_ITEM_BYTES;
 use affine_db::{Error, ParamType, ParamValue};
 use clap::Subcommand;
 
+use super::lenient::CorruptArgs;
 use super::{CmdResult, Context};
 use crate::output;
 
@@ -23,11 +27,22 @@ enum Action {
         name: String,
     },
     /// Set a parameter (its version goes up by one)
+    #[command(allow_negative_numbers = true)]
     Set {
         /// Parameter name
         name: String,
-        /// The value, as text of --type (dict and list as JSON)
-        value: String,
+        /// The value, as text of --type (dict and list as JSON; numbers keep
+        /// their digits, objects their key order)
+        #[arg(
+            allow_hyphen_values = true,
+            required_unless_present = "value_file",
+            conflicts_with = "value_file"
+        )]
+        value: Option<String>,
+        /// Read the value from this file (`-`: standard input), for values
+        /// of any size up to the 400 KB item limit
+        #[arg(long, value_name = "PATH|-")]
+        value_file: Option<PathBuf>,
         /// Value type: int, float, str, bool, dict or list
         #[arg(long = "type", value_name = "TYPE")]
         ty: String,
@@ -39,7 +54,10 @@ enum Action {
         updated_by: String,
     },
     /// Print every parameter as a JSON array
-    List,
+    List {
+        #[command(flatten)]
+        corrupt: CorruptArgs,
+    },
     /// Delete a parameter
     Delete {
         /// Parameter name
@@ -51,7 +69,8 @@ enum Action {
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
     match args.action {
         Action::Get { name } => {
-            let store = ctx.store().await?;
+            affine_db::keys::validate_part("param_name", &name)?;
+            let store = ctx.read_store().await?;
             let param = store
                 .config
                 .get_param(&name)
@@ -62,14 +81,25 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         Action::Set {
             name,
             value,
+            value_file,
             ty,
             description,
             updated_by,
         } => {
             // Parse before opening the store: a bad value writes nothing.
             let ty: ParamType = ty.parse()?;
-            let value = ParamValue::parse(ty, &value)?;
-            affine_db::tables::config::validate_param(&name, &value)?;
+            let text = match (value, value_file) {
+                (Some(v), _) => v,
+                (None, Some(path)) => read_value_file(&path)?,
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "value",
+                        "give the value as an argument or with --value-file PATH|-",
+                    ))
+                }
+            };
+            let value = ParamValue::parse(ty, &text)?;
+            affine_db::tables::config::validate_set(&name, &value, &description, &updated_by)?;
             let store = ctx.store().await?;
             let param = store
                 .config
@@ -77,12 +107,13 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
                 .await?;
             output::json(&param)?;
         }
-        Action::List => {
-            let store = ctx.store().await?;
-            output::json(&store.config.list_all_configs().await?)?;
+        Action::List { corrupt } => {
+            let store = ctx.read_store().await?;
+            return super::read::config_list(&store, corrupt).await;
         }
         Action::Delete { name } => {
-            let store = ctx.store().await?;
+            affine_db::keys::validate_part("param_name", &name)?;
+            let store = ctx.write_store().await?;
             if !store.config.delete_param(&name).await? {
                 return Err(not_found(&name));
             }
@@ -90,6 +121,41 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The text of `--value-file` (`-`: stdin). Reading stops past twice the
+/// item limit: such a value is too large whatever its type, and the size
+/// check reports it.
+fn read_value_file(path: &std::path::Path) -> affine_db::Result<String> {
+    let cap = 2 * MAX_ITEM_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().lock().take(cap).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(cap).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| Error::invalid("--value-file", format!("{}: {e}", path.display())))?;
+    if bytes.len() as u64 == cap {
+        return Err(Error::TooLarge {
+            what: format!("the value in {}", path.display()),
+            size: bytes.len(),
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    let mut text = String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(
+            "--value-file",
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })?;
+    // A file's final newline is not part of the value.
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 fn not_found(name: &str) -> Error {

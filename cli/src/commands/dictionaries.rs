@@ -14,6 +14,7 @@ use affine_db::Error;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::interrupt::{self, Tracker};
 use super::{CmdResult, Context};
 use crate::output;
 
@@ -90,7 +91,7 @@ fn json_line(value: &impl serde::Serialize) -> affine_db::Result<()> {
 
 /// Trains, stores and (unless `--no-activate`) activates a dictionary.
 pub async fn train(args: TrainArgs, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
+    let store = ctx.write_store().await?;
     let opts = TrainOptions {
         env: args.env.clone(),
         max_size: args.size as usize,
@@ -158,7 +159,7 @@ pub async fn train(args: TrainArgs, ctx: &Context) -> CmdResult {
 
 /// Lists the stored dictionaries and which ones new writes use.
 pub async fn list(_args: ListArgs, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
+    let store = ctx.read_store().await?;
     let infos = dictionaries::list(&*store.admin).await?;
     let targets = dictionaries::targets(&*store.admin).await?;
     output::json(&json!({ "dictionaries": infos, "targets": targets }))?;
@@ -190,14 +191,6 @@ fn describe(s: &RecompressSummary, dry_run: bool) -> String {
 
 /// Rewrites stored conversations with the current dictionaries.
 pub async fn recompress_cmd(args: RecompressArgs, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
-    let total = store
-        .admin
-        .stats()
-        .await?
-        .get(&affine_db::Table::SampleResults)
-        .copied()
-        .unwrap_or_default();
     let opts = RecompressOptions {
         env: args.env,
         batch_size: args.batch_size as usize,
@@ -205,14 +198,46 @@ pub async fn recompress_cmd(args: RecompressArgs, ctx: &Context) -> CmdResult {
         restart: args.restart,
         max_batches: args.max_batches,
     };
-    let bar = output::progress_bar(total, "samples", "{msg}");
+    let bar = output::progress_bar(0, "samples", "{msg}");
+    let tracker = Tracker::new("before the first batch was done");
+    let total = std::sync::atomic::AtomicU64::new(0);
     let progress = |s: &RecompressSummary| {
+        tracker.set(format!(
+            "{} of about {} samples scanned, {} rewritten",
+            s.scanned,
+            total.load(std::sync::atomic::Ordering::Relaxed),
+            s.rewritten
+        ));
         if let Some(bar) = &bar {
             bar.set_position(s.scanned);
             bar.set_message(format!("{} rewritten", s.rewritten));
         }
     };
-    let result = recompress(&store, &opts, &progress).await;
+    let resume = if opts.dry_run {
+        "nothing was written (dry run)"
+    } else {
+        "the position after the last finished batch is saved; run the same command again to resume"
+    };
+    let work = async {
+        let store = if opts.dry_run {
+            ctx.read_store().await?
+        } else {
+            ctx.write_store().await?
+        };
+        let n = store
+            .admin
+            .stats()
+            .await?
+            .get(&affine_db::Table::SampleResults)
+            .copied()
+            .unwrap_or_default();
+        total.store(n, std::sync::atomic::Ordering::Relaxed);
+        if let Some(bar) = &bar {
+            bar.set_length(n);
+        }
+        recompress(&store, &opts, &progress).await
+    };
+    let result = interrupt::run(work, &tracker, resume, bar.as_ref()).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

@@ -11,7 +11,7 @@ pub struct Args {}
 
 /// Prints the tables of this namespace that exist (DynamoDB: full names).
 pub async fn run(_args: Args, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
+    let store = ctx.read_store().await?;
     for name in store.admin.list_tables().await? {
         output::line(name)?;
     }

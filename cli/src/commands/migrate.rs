@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use affine_db::tools::migrate::{self, MigrateOptions, Progress, Source};
 
+use super::interrupt::{self, Tracker};
 use super::{CmdResult, Context};
 use crate::output;
 
@@ -37,11 +38,10 @@ pub struct Args {
     json: bool,
 }
 
-/// Runs the migration and prints its summary on stdout.
+/// Runs the migration and prints its summary on stdout. Ctrl-C at any
+/// point (also while opening the source or the store) says how far it got
+/// and exits 130.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
-    let source = Source::open(&args.source).await?;
-    let store = ctx.store().await?;
-    store.admin.init().await?;
     let opts = MigrateOptions {
         tail: args.tail,
         current_block: args.current_block,
@@ -51,7 +51,12 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         ..MigrateOptions::default()
     };
     let bar = output::progress_bar(0, "shards", "{msg}");
+    let tracker = Tracker::new("before the first shard was done, nothing migrated");
     let report = |p: &Progress| {
+        tracker.set(format!(
+            "{} of {} shards done, {} records processed, {} samples migrated",
+            p.shards_done, p.shards_total, p.processed, p.migrated
+        ));
         if let Some(bar) = &bar {
             bar.set_length(p.shards_total);
             bar.set_position(p.shards_done);
@@ -61,7 +66,20 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
             ));
         }
     };
-    let result = migrate::migrate(&store, &source, &opts, &report).await;
+    let work = async {
+        let source = Source::open(&args.source).await?;
+        let store = ctx.store().await?;
+        store.admin.init().await?;
+        migrate::migrate(&store, &source, &opts, &report).await
+    };
+    let result = interrupt::run(
+        work,
+        &tracker,
+        "what was migrated is stored; run the same command again to resume (nothing is \
+         duplicated)",
+        bar.as_ref(),
+    )
+    .await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

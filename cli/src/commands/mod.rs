@@ -3,12 +3,17 @@
 //! Adding a command takes three steps: a file here with a clap `Args`
 //! struct and `pub async fn run(args, ctx: &Context) -> CmdResult`, one
 //! variant in [`Command`], and one arm in [`Command::run`]. A command opens
-//! the store itself through [`Context::store`] (so commands that need two
-//! stores, or none, fit the same shape).
+//! the store itself (so commands that need two stores, or none, fit the
+//! same shape), with the least access it needs: [`Context::read_store`] for
+//! commands that only read (a SQLite file is opened read-only and never
+//! created), [`Context::write_store`] for commands that change existing
+//! data, [`Context::store`] for commands that add data (which may create a
+//! SQLite file: `init`, `test`, `config set`, `task create`, `migrate`,
+//! `import`, `copy --to`).
 
 use std::process::ExitCode;
 
-use affine_db::{Result, Store};
+use affine_db::{Access, OpenOptions, Result, Store};
 use clap::Subcommand;
 
 mod bench;
@@ -16,6 +21,8 @@ mod cleanup;
 mod config;
 mod dictionaries;
 mod init;
+mod interrupt;
+mod lenient;
 mod list;
 mod migrate;
 mod purge;
@@ -24,6 +31,7 @@ mod reset;
 mod selftest;
 mod snapshot;
 mod stats;
+mod task;
 
 /// What a command returns: the exit code on success (a command that
 /// reported its own failure, like a failed `test` check, returns 1), or the
@@ -42,10 +50,29 @@ impl Context {
         Context { db_url }
     }
 
-    /// Opens the `--db` store.
+    /// Opens the `--db` store for a command that adds data: a missing
+    /// SQLite file is created (unless the URL says `mode=ro`/`rw`).
     pub async fn store(&self) -> Result<Store> {
-        affine_db::open(&self.db_url).await
+        open(&self.db_url, Access::Create).await
     }
+
+    /// Opens the `--db` store for a command that changes existing data: a
+    /// missing SQLite file is an error naming it and suggesting `init`.
+    pub async fn write_store(&self) -> Result<Store> {
+        open(&self.db_url, Access::ReadWrite).await
+    }
+
+    /// Opens the `--db` store for a command that only reads: a SQLite file
+    /// is opened read-only (read-only files and mounts work) and a missing
+    /// one is an error naming it and suggesting `init`.
+    pub async fn read_store(&self) -> Result<Store> {
+        open(&self.db_url, Access::ReadOnly).await
+    }
+}
+
+/// Opens `url` with at most `access`.
+pub async fn open(url: &str, access: Access) -> Result<Store> {
+    affine_db::open_with(url, OpenOptions::default().with_access(access)).await
 }
 
 /// The subcommands of `affine-db`.
@@ -59,6 +86,8 @@ pub enum Command {
     Test(selftest::Args),
     /// Delete and recreate this namespace's tables (asks for `yes`)
     Reset(reset::Args),
+    /// The task queue: create, claim, start, complete, fail, delete, requeue
+    Task(task::Args),
     /// Apply the retention rules: delete samples older than each miner's retention
     Cleanup(cleanup::Args),
     /// Delete items whose TTL has passed
@@ -107,6 +136,7 @@ impl Command {
             Command::List(a) => list::run(a, ctx).await,
             Command::Test(a) => selftest::run(a, ctx).await,
             Command::Reset(a) => reset::run(a, ctx).await,
+            Command::Task(a) => task::run(a, ctx).await,
             Command::Cleanup(a) => cleanup::run(a, ctx).await,
             Command::PurgeExpired(a) => purge::run(a, ctx).await,
             Command::Stats(a) => stats::run(a, ctx).await,

@@ -21,7 +21,7 @@ pub struct Args {
 
 /// Asks, then deletes and recreates the tables.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
+    let store = ctx.write_store().await?;
     let what = store.admin.describe();
     if !args.yes {
         eprint!(

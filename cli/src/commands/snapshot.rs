@@ -7,9 +7,10 @@ use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use affine_db::tools::snapshot;
-use affine_db::{Error, Table};
+use affine_db::tools::snapshot::{self, SnapshotProgress};
+use affine_db::{Access, Error, Table};
 
+use super::interrupt::{self, Tracker};
 use super::{CmdResult, Context};
 use crate::output;
 
@@ -55,7 +56,7 @@ fn file_error(what: &str, path: &std::path::Path, e: std::io::Error) -> Error {
 
 /// Writes a snapshot of the `--db` store to `--out`.
 pub async fn export(args: ExportArgs, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
+    let store = ctx.read_store().await?;
     let file = File::create(&args.out).map_err(|e| file_error("--out", &args.out, e))?;
     let counts = snapshot::export(store.admin.as_ref(), BufWriter::new(file)).await?;
     print_counts("exported", &counts)?;
@@ -72,12 +73,35 @@ pub async fn import(args: ImportArgs, ctx: &Context) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Copies every item of `--from` into `--to` (through a temporary snapshot file).
+/// Copies every item of `--from` (opened read-only) into `--to` (its
+/// tables created once `--from` has been read), through a temporary
+/// snapshot file.
 pub async fn copy(args: CopyArgs, _ctx: &Context) -> CmdResult {
-    let from = affine_db::open(&args.from).await?;
-    let to = affine_db::open(&args.to).await?;
-    to.admin.init().await?;
-    let counts = snapshot::copy(from.admin.as_ref(), to.admin.as_ref()).await?;
+    let tracker = Tracker::new("before any item was read");
+    let progress = |p: &SnapshotProgress| {
+        tracker.set(if p.writing {
+            format!("{} items written to --to (at {})", p.items, p.table.name())
+        } else {
+            format!(
+                "{} items read from --from (at {}), none written yet",
+                p.items,
+                p.table.name()
+            )
+        });
+    };
+    let work = async {
+        let from = super::open(&args.from, Access::ReadOnly).await?;
+        let to = super::open(&args.to, Access::Create).await?;
+        snapshot::copy_with(from.admin.as_ref(), to.admin.as_ref(), &progress).await
+    };
+    let counts = interrupt::run(
+        work,
+        &tracker,
+        "run the same command again to finish the copy (items already copied are \
+         written again, unchanged)",
+        None,
+    )
+    .await?;
     print_counts("copied", &counts)?;
     Ok(ExitCode::SUCCESS)
 }

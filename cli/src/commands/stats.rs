@@ -15,7 +15,7 @@ pub struct Args {
 
 /// Prints the live (unexpired) item count of each table.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
-    let store = ctx.store().await?;
+    let store = ctx.read_store().await?;
     let stats = store.admin.stats().await?;
     if args.json {
         let object: serde_json::Map<String, serde_json::Value> = stats

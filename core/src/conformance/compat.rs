@@ -169,3 +169,39 @@ pub async fn legacy_float_param_reads_as_float(h: Harness) {
         .unwrap();
     assert_eq!(p.version, 6);
 }
+
+/// A parameter the original stored with a `param_type` outside the six (it
+/// accepted any string) reads back with its stored value and type name,
+/// from `get_param` and in `list_all_configs`; it cannot be set that way.
+pub async fn unknown_param_type_reads_back_as_stored(h: Harness) {
+    let mut item = crate::item::Item::new();
+    item.insert(PK.into(), Attr::s(keys::CONFIG_PK));
+    item.insert(SK.into(), Attr::S(keys::config_sk("legacy")));
+    item.insert("param_name".into(), Attr::s("legacy"));
+    item.insert("param_value".into(), Attr::N("0.75".into()));
+    item.insert("param_type".into(), Attr::s("decimal"));
+    item.insert("version".into(), Attr::int(3));
+    put_raw(&h, Table::SystemConfig, vec![item]).await;
+    let p = h.store.config.get_param("legacy").await.unwrap().unwrap();
+    assert_eq!(
+        p.param_type,
+        crate::tables::config::ParamType::Other("decimal".into())
+    );
+    assert_eq!(
+        p.param_value,
+        ParamValue::Other {
+            param_type: "decimal".into(),
+            value: serde_json::from_str("0.75").unwrap(),
+        }
+    );
+    assert_eq!(p.version, 3);
+    let list = h.store.config.list_all_configs().await.unwrap();
+    assert_eq!(list, vec![p.clone()]);
+    let err = h
+        .store
+        .config
+        .set_param("legacy", p.param_value, "", "me")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::Error::InvalidInput { .. }), "{err:?}");
+}

@@ -9,15 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::item::{Attr, Item, ItemReader};
+use crate::item::{check_item_size, Attr, Item, ItemReader};
 use crate::keys;
 use crate::schema::{PK, SK};
 
 const TABLE: &str = "system_config";
 
-/// The declared type of a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// The declared type of a parameter: one of the six this build writes, or
+/// (read only) another name the original Python layer accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ParamType {
     /// Text.
     Str,
@@ -31,11 +31,25 @@ pub enum ParamType {
     Dict,
     /// JSON array.
     List,
+    /// A type name outside the six, as stored by another writer (the
+    /// original accepted any string). Read back with its stored value
+    /// ([`ParamValue::Other`]); never written by this build.
+    Other(String),
 }
 
 impl ParamType {
+    /// The six types this build writes.
+    pub const KNOWN: [ParamType; 6] = [
+        ParamType::Str,
+        ParamType::Int,
+        ParamType::Float,
+        ParamType::Bool,
+        ParamType::Dict,
+        ParamType::List,
+    ];
+
     /// The stored text.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             ParamType::Str => "str",
             ParamType::Int => "int",
@@ -43,7 +57,16 @@ impl ParamType {
             ParamType::Bool => "bool",
             ParamType::Dict => "dict",
             ParamType::List => "list",
+            ParamType::Other(name) => name,
         }
+    }
+
+    /// The type a stored `param_type` names: one of the six, else
+    /// [`ParamType::Other`]. (User input goes through [`FromStr`], which
+    /// accepts only the six.)
+    pub fn from_stored(s: &str) -> ParamType {
+        s.parse()
+            .unwrap_or_else(|_| ParamType::Other(s.to_string()))
     }
 }
 
@@ -73,9 +96,30 @@ impl FromStr for ParamType {
     }
 }
 
+impl Serialize for ParamType {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamType {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(ParamType::from_stored(&s))
+    }
+}
+
 /// A typed parameter value; its variant is its `param_type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+///
+/// Serialized as the bare JSON value (`10`, `"x"`, `{...}`); deserialized
+/// from one by its JSON type (an integer is `Int`, any other number
+/// `Float`). JSON values keep their key order and number digits.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
     /// `str`.
     Str(String),
@@ -89,6 +133,62 @@ pub enum ParamValue {
     Dict(serde_json::Map<String, Value>),
     /// `list`.
     List(Vec<Value>),
+    /// A value stored with a `param_type` outside the six (see
+    /// [`ParamType::Other`]), as stored. Read only: setting one is an input
+    /// error.
+    Other {
+        /// The stored type name.
+        param_type: String,
+        /// The stored value, as JSON.
+        value: Value,
+    },
+}
+
+impl Serialize for ParamValue {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ParamValue::Str(s) => serializer.serialize_str(s),
+            ParamValue::Int(i) => serializer.serialize_i64(*i),
+            ParamValue::Float(f) => serializer.serialize_f64(*f),
+            ParamValue::Bool(b) => serializer.serialize_bool(*b),
+            ParamValue::Dict(m) => m.serialize(serializer),
+            ParamValue::List(l) => l.serialize(serializer),
+            ParamValue::Other { value, .. } => value.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    /// Through [`Value`] (not `#[serde(untagged)]`, whose buffering loses
+    /// exact numbers under serde_json's `arbitrary_precision`).
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(ParamValue::Str(s)),
+            Value::Bool(b) => Ok(ParamValue::Bool(b)),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) if !is_float_text(&n) => Ok(ParamValue::Int(i)),
+                _ => n
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(ParamValue::Float)
+                    .ok_or_else(|| D::Error::custom(format!("{n} is not a finite number"))),
+            },
+            Value::Object(m) => Ok(ParamValue::Dict(m)),
+            Value::Array(a) => Ok(ParamValue::List(a)),
+            Value::Null => Err(D::Error::custom("a parameter value cannot be null")),
+        }
+    }
+}
+
+/// Whether a JSON number is written as a float (`1.0`, `1e3`).
+fn is_float_text(n: &serde_json::Number) -> bool {
+    n.to_string().contains(['.', 'e', 'E'])
 }
 
 impl ParamValue {
@@ -101,16 +201,21 @@ impl ParamValue {
             ParamValue::Bool(_) => ParamType::Bool,
             ParamValue::Dict(_) => ParamType::Dict,
             ParamValue::List(_) => ParamType::List,
+            ParamValue::Other { param_type, .. } => ParamType::Other(param_type.clone()),
         }
     }
 
     /// Parses command-line text as a value of `ty` (dict and list as JSON,
-    /// bool as true/false/1/0/yes/no). Text that does not match is an input error.
+    /// keeping key order and number digits; bool as true/false/1/0/yes/no).
+    /// Text that does not match, or a value one backend could not store
+    /// exactly, is an input error.
     pub fn parse(ty: ParamType, text: &str) -> Result<ParamValue> {
         let bad = |what: &str| {
+            let shown: String = text.chars().take(80).collect();
+            let more = if shown.len() < text.len() { "..." } else { "" };
             Error::invalid(
                 "param_value",
-                format!("{text:?} is not {what}; pass a value matching --type {ty}"),
+                format!("{shown:?}{more} is not {what}; pass a value matching --type {ty}"),
             )
         };
         let v = match ty {
@@ -136,19 +241,35 @@ impl ParamValue {
                 Ok(Value::Array(a)) => ParamValue::List(a),
                 _ => return Err(bad("a JSON array")),
             },
+            ParamType::Other(name) => {
+                return Err(Error::invalid(
+                    "param_type",
+                    format!("{name:?} is not one of str, int, float, bool, dict, list"),
+                ))
+            }
         };
         v.validate()?;
         Ok(v)
     }
 
-    /// Rejects non-finite floats.
+    /// Checks the value can be written: floats finite, and what both
+    /// backends store exactly ([`Attr::check_storable`]: numbers within 38
+    /// significant digits and DynamoDB's range, no empty object keys, at
+    /// most 32 levels of nesting). [`ParamValue::Other`] is read only.
     pub fn validate(&self) -> Result<()> {
         match self {
             ParamValue::Float(f) if !f.is_finite() => Err(Error::invalid(
                 "param_value",
                 format!("{f} is not a finite number"),
             )),
-            _ => Ok(()),
+            ParamValue::Other { param_type, .. } => Err(Error::invalid(
+                "param_type",
+                format!(
+                    "{param_type:?} is not one of str, int, float, bool, dict, list; \
+                     values of other types are read only"
+                ),
+            )),
+            _ => self.to_attr().check_storable("param_value"),
         }
     }
 
@@ -161,6 +282,7 @@ impl ParamValue {
             ParamValue::Bool(b) => Value::Bool(*b),
             ParamValue::Dict(m) => Value::Object(m.clone()),
             ParamValue::List(l) => Value::Array(l.clone()),
+            ParamValue::Other { value, .. } => value.clone(),
         }
     }
 
@@ -171,12 +293,16 @@ impl ParamValue {
             ParamValue::Int(i) => Attr::int(*i),
             ParamValue::Float(f) => Attr::float(*f),
             ParamValue::Bool(b) => Attr::Bool(*b),
-            ParamValue::Dict(_) | ParamValue::List(_) => Attr::from_json(&self.to_json()),
+            ParamValue::Dict(_) | ParamValue::List(_) | ParamValue::Other { .. } => {
+                Attr::from_json(&self.to_json())
+            }
         }
     }
 
-    /// Reads a stored attribute as `ty`; a mismatch is corrupt data.
-    pub fn from_attr(ty: ParamType, attr: &Attr) -> Result<ParamValue> {
+    /// Reads a stored attribute as `ty`; a mismatch is corrupt data. A type
+    /// outside the six reads as [`ParamValue::Other`] with the value as
+    /// stored.
+    pub fn from_attr(ty: &ParamType, attr: &Attr) -> Result<ParamValue> {
         let mismatch = || {
             Error::corrupt(format!(
                 "{TABLE}: param_value is {} but param_type is {ty}",
@@ -185,16 +311,16 @@ impl ParamValue {
         };
         Ok(match (ty, attr) {
             (ParamType::Str, Attr::S(s)) => ParamValue::Str(s.clone()),
-            (ParamType::Int, Attr::N(_)) => match attr.to_json()? {
-                Value::Number(n) if n.is_i64() => ParamValue::Int(n.as_i64().unwrap_or_default()),
-                Value::Number(n) => match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 => ParamValue::Int(f as i64),
+            (ParamType::Int, Attr::N(n)) => match n.trim().parse::<i64>() {
+                Ok(i) => ParamValue::Int(i),
+                Err(_) => match n.trim().parse::<f64>() {
+                    Ok(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => ParamValue::Int(f as i64),
                     _ => return Err(mismatch()),
                 },
-                _ => return Err(mismatch()),
             },
             (ParamType::Float, Attr::N(n)) => ParamValue::Float(
-                n.parse()
+                n.trim()
+                    .parse()
                     .ok()
                     .filter(|f: &f64| f.is_finite())
                     .ok_or_else(mismatch)?,
@@ -207,6 +333,10 @@ impl ParamValue {
             (ParamType::List, Attr::L(_)) => match attr.to_json()? {
                 Value::Array(a) => ParamValue::List(a),
                 _ => return Err(mismatch()),
+            },
+            (ParamType::Other(name), _) => ParamValue::Other {
+                param_type: name.clone(),
+                value: attr.to_json()?,
             },
             _ => return Err(mismatch()),
         })
@@ -251,16 +381,13 @@ impl ConfigParam {
     /// Reads a stored item.
     pub fn from_item(item: &Item) -> Result<ConfigParam> {
         let r = ItemReader::new(TABLE, item);
-        let param_type: ParamType = r
-            .s("param_type")?
-            .parse()
-            .map_err(|_| Error::corrupt(format!("{TABLE}: unknown param_type")))?;
+        let param_type = ParamType::from_stored(&r.s("param_type")?);
         let value = r
             .get("param_value")
             .ok_or_else(|| Error::corrupt(format!("{TABLE}: param_value is missing")))?;
         Ok(ConfigParam {
             param_name: r.s("param_name")?,
-            param_value: ParamValue::from_attr(param_type, value)?,
+            param_value: ParamValue::from_attr(&param_type, value)?,
             param_type,
             description: r.opt_s("description")?.unwrap_or_default(),
             updated_at: r.opt_i64("updated_at")?.unwrap_or_default(),
@@ -315,4 +442,26 @@ pub trait ConfigStore: Send + Sync {
 pub fn validate_param(param_name: &str, value: &ParamValue) -> Result<()> {
     keys::validate_part("param_name", param_name)?;
     value.validate()
+}
+
+/// Everything [`ConfigStore::set_param`] checks before writing, on every
+/// backend: [`validate_param`], then the size of the item it would store
+/// ([`Error::TooLarge`] over DynamoDB's 400 KB, whatever the backend).
+pub fn validate_set(
+    param_name: &str,
+    value: &ParamValue,
+    description: &str,
+    updated_by: &str,
+) -> Result<()> {
+    validate_param(param_name, value)?;
+    let probe = ConfigParam {
+        param_name: param_name.to_string(),
+        param_type: value.param_type(),
+        param_value: value.clone(),
+        description: description.to_string(),
+        updated_at: i64::MAX,
+        updated_by: updated_by.to_string(),
+        version: i64::MAX,
+    };
+    check_item_size(&format!("{TABLE} parameter {param_name}"), &probe.to_item())
 }
