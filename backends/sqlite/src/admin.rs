@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use affine_db_core::schema::Table;
-use affine_db_core::{Admin, Capabilities, Error, Item, Result, ScanPage};
+use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Result, ScanPage};
 use async_trait::async_trait;
 use rusqlite::params;
 
-use crate::db::{self, ident, SqlResult};
-use crate::row::{self, live, Cols};
+use crate::db::{self, SqlResult};
+use crate::row::{self, Cols};
 use crate::SqliteBackend;
 
 /// Rows written per raw batch statement group (one transaction per call).
@@ -82,18 +82,8 @@ impl Admin for SqliteBackend {
             .read(move |tx| {
                 let mut out = BTreeMap::new();
                 for table in Table::ALL {
-                    let n: i64 = tx
-                        .query_row(
-                            &format!(
-                                "SELECT COUNT(*) FROM {} WHERE {}",
-                                ident(table.name()),
-                                live(table, 1)
-                            ),
-                            params![now],
-                            |r| r.get(0),
-                        )
-                        .db()?;
-                    out.insert(table, u64::try_from(n).unwrap_or_default());
+                    let n = row::count(tx, table, &ttl::unexpired(table, now))?;
+                    out.insert(table, n as u64);
                 }
                 Ok(out)
             })
@@ -106,19 +96,7 @@ impl Admin for SqliteBackend {
             .write_tx(move |tx| {
                 let mut purged = 0u64;
                 for table in Table::ALL {
-                    if let Some(ttl) = table.def().ttl {
-                        let n = tx
-                            .execute(
-                                &format!(
-                                    "DELETE FROM {} WHERE {} <= ?1",
-                                    ident(table.name()),
-                                    ident(ttl)
-                                ),
-                                params![now],
-                            )
-                            .db()?;
-                        purged += n as u64;
-                    }
+                    purged += row::delete_where(tx, table, &ttl::expired(table, now))? as u64;
                 }
                 Ok(purged)
             })
