@@ -10,14 +10,14 @@
 mod model;
 
 use model::harness::{config, run, runtime};
-use model::ops::{sequence, Group};
+use model::strategies::{sequence, Group};
 use proptest::test_runner::TestRunner;
 
 /// Runs `group`'s sequences of `min..max` ops, `default_cases` cases unless
 /// `PROPTEST_CASES` says otherwise; panics with the minimal failing sequence.
 fn check(group: Group, default_cases: u32, min: usize, max: usize) {
     let rt = runtime();
-    let mut runner = TestRunner::new(config(default_cases));
+    let mut runner = TestRunner::new(config(group, default_cases));
     let result = runner.run(&sequence(group, min, max), |ops| {
         rt.block_on(run(&ops, true))
     });

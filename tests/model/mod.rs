@@ -13,8 +13,10 @@
 
 #![allow(dead_code)]
 
+pub mod apply;
 pub mod harness;
 pub mod ops;
+pub mod strategies;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
