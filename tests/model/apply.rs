@@ -30,6 +30,9 @@ fn rev(i: u8) -> &'static str {
 fn env(i: u8) -> &'static str {
     ENVS[i as usize % 3]
 }
+fn score_hk(i: u8) -> &'static str {
+    SCORE_HKS[i as usize % SCORE_HKS.len()]
+}
 fn block(i: u8) -> i64 {
     BLOCKS[i as usize % BLOCKS.len()]
 }
@@ -147,7 +150,10 @@ pub async fn resolve(op: &Op, model: &World) -> (Option<i64>, Op) {
             let ttls: Vec<i64> = reg.logs.iter().map(|l| l.ttl).collect();
             pick(&ttls, *k).map(|t| (t + d) * 1000)
         }
-        Op::ToScoreTtl(k, d) => pick(&reg.score_ttls, *k).map(|t| (t + d) * 1000),
+        Op::ToScoreTtl(k, d) => {
+            let ttls: Vec<i64> = reg.score_writes.iter().map(|w| w.ttl).collect();
+            pick(&ttls, *k).map(|t| (t + d) * 1000)
+        }
         Op::ToCutoff(k, days, d) => reg.sample(*k).map(|s| s.timestamp + days * DAY_MS + d),
         Op::ToPauseEnd(h, d) => {
             let m = s.miners.get_metadata(hk(*h)).await.ok().flatten();
@@ -165,12 +171,7 @@ async fn resolve_params(op: &Op, model: &World, now: i64) -> Op {
     let s = &model.store;
     match op.clone() {
         Op::Pending(limit, p) => {
-            let count = async {
-                Ok(s.tasks
-                    .get_pending_tasks(usize::MAX, order(p))
-                    .await?
-                    .len())
-            };
+            let count = async { Ok(s.tasks.get_pending_tasks(usize::MAX, order(p)).await?.len()) };
             Op::Pending(at_count(limit, count).await, p)
         }
         Op::TasksByMiner {
@@ -414,12 +415,53 @@ fn claimed(w: &mut World, r: Result<Claim>) -> Outcome {
     }))
 }
 
+/// Moves the world's clock to `t` and reads what the clock op aimed at,
+/// right at that instant (a TTL, a pause end).
+async fn moved(w: &mut World, op: &Op, t: i64) -> Outcome {
+    w.clock.set_ms(t);
+    let store = w.store.clone();
+    let read = match op {
+        Op::ToTaskTtl(k, _) if !w.reg.tasks.is_empty() => {
+            let r = w.reg.task(*k);
+            out(store
+                .tasks
+                .get_task(&r.hk, &r.rev, &r.id)
+                .await
+                .map(|o| o.map(|t| w.reg.norm_task(t))))
+        }
+        Op::ToLogTtl(k, _) => match w.reg.log(*k).cloned() {
+            Some(l) => out(store
+                .logs
+                .get_recent_logs(&l.hk, 100, None)
+                .await
+                .map(|v| v.into_iter().map(|l| w.reg.norm_log(l)).collect::<Vec<_>>())),
+            None => Ok(String::new()),
+        },
+        Op::ToScoreTtl(k, _) if !w.reg.score_writes.is_empty() => {
+            let sw = w.reg.score_writes[*k as usize % w.reg.score_writes.len()].clone();
+            let rows = store.scores.get_scores_at_block(sw.block).await;
+            match sw.hk {
+                Some(h) => {
+                    let row = store.scores.get_miner_score_at_block(sw.block, &h).await;
+                    out(rows.and_then(|r| row.map(|x| (r, x))))
+                }
+                None => out(rows),
+            }
+        }
+        Op::ToPauseEnd(h, _) => out(store.miners.check_pause_expired(hk(*h)).await),
+        _ => Ok(String::new()),
+    };
+    match read {
+        Ok(v) => Ok(format!("now={t} {v}")),
+        Err(e) => Err(e),
+    }
+}
+
 /// Applies `op` (resolved by [`resolve`]) to one world; clock ops move it
-/// to `target`.
+/// to `target` and read what they aimed at.
 pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
     if let Some(t) = target {
-        w.clock.set_ms(t);
-        return Ok(format!("now={t}"));
+        return moved(w, op, t).await;
     }
     let store = w.store.clone();
     let now_ms = w.clock_now_ms();
@@ -726,22 +768,24 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             };
             let r = store
                 .scores
-                .save_score(score_row(block(*b), hk(*h), s, *h))
+                .save_score(score_row(block(*b), score_hk(*h), s, *h))
                 .await;
             if r.is_ok() {
-                w.reg
-                    .score_ttls
-                    .push(ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS));
+                w.reg.score_writes.push(ScoreWrite {
+                    ttl: ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS),
+                    block: block(*b),
+                    hk: Some(score_hk(*h).to_string()),
+                });
             }
             out(r)
         }
         Op::Snapshot { block: b, rows } => {
             let mut scores: Vec<Score> = Vec::new();
             for (h, s) in rows {
-                if scores.iter().all(|x| x.miner_hotkey != hk(*h)) {
+                if scores.iter().all(|x| x.miner_hotkey != score_hk(*h)) {
                     scores.push(score_row(
                         block(*b),
-                        hk(*h),
+                        score_hk(*h),
                         SCORES[*s as usize % SCORES.len()],
                         *h,
                     ));
@@ -754,10 +798,19 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                 .collect();
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let r = rules::save_block_scores(&store, block(*b), scores).await;
-            if r.is_ok() {
-                w.reg
-                    .score_ttls
-                    .push(ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS));
+            if let Ok(top) = &r {
+                w.reg.score_writes.push(ScoreWrite {
+                    ttl: ttl::expires_at(now_s, ttl::SCORE_TTL_DAYS),
+                    block: block(*b),
+                    hk: None,
+                });
+                let want: Vec<&String> = ranked.iter().take(3).map(|(_, h)| h).collect();
+                if top.iter().collect::<Vec<_>>() != want {
+                    w.violations.push(format!(
+                        "top-3 of block {} is {top:?}, the rule says {want:?}",
+                        block(*b)
+                    ));
+                }
                 for (_, h) in ranked.iter().take(3) {
                     if !store.retention.is_protected(h).await.unwrap_or(false) {
                         w.violations.push(format!(
@@ -952,6 +1005,12 @@ pub fn final_reads() -> Vec<Op> {
                 status: None,
                 limit: None,
             });
+        }
+    }
+    // Last, as they write: how many live tasks each partition had.
+    for h in 0..3u8 {
+        for r in 0..2u8 {
+            v.push(Op::DeleteMinerTasks(h, r));
         }
     }
     v

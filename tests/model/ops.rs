@@ -15,6 +15,9 @@ pub const DAY_MS: i64 = DAY_S * 1000;
 
 /// Miner hotkeys (3, so they collide).
 pub const HKS: [&str; 3] = ["hk0", "hk1", "hk2"];
+/// Hotkeys of score rows: more than three, so the top-3 cut falls between
+/// miners.
+pub const SCORE_HKS: [&str; 5] = ["hk0", "hk1", "hk2", "hk3", "hk4"];
 /// Model revisions.
 pub const REVS: [&str; 2] = ["r0", "r1"];
 /// Environments.
@@ -159,16 +162,20 @@ pub enum Window {
 pub enum Op {
     /// Move every clock forward by this many ms.
     Advance(i64),
-    /// Move to the `ttl` of task #k plus `delta` seconds (never backwards).
+    /// Move to the `ttl` of task #k plus `delta` seconds (never backwards),
+    /// and read the task there.
     ToTaskTtl(u8, i64),
-    /// Move to the `ttl` of log #k plus `delta` seconds.
+    /// Move to the `ttl` of log #k plus `delta` seconds, and read the
+    /// miner's logs there.
     ToLogTtl(u8, i64),
-    /// Move to the `ttl` of score write #k plus `delta` seconds.
+    /// Move to the `ttl` of score write #k plus `delta` seconds, and read
+    /// what it wrote there.
     ToScoreTtl(u8, i64),
     /// Move to where sample #k sits exactly on the retention cut-off of
     /// `days` days, plus `delta` ms.
     ToCutoff(u8, i64, i64),
-    /// Move to the `pause_until` of a miner plus `delta` seconds.
+    /// Move to the `pause_until` of a miner plus `delta` seconds, and apply
+    /// the pause-expired rule there.
     ToPauseEnd(u8, i64),
 
     /// `save_sample`.
@@ -377,6 +384,17 @@ pub struct LogRef {
     pub ttl: i64,
 }
 
+/// A score write (one row or a whole snapshot).
+#[derive(Debug, Clone)]
+pub struct ScoreWrite {
+    /// Expiry of what it wrote.
+    pub ttl: i64,
+    /// The block.
+    pub block: i64,
+    /// The miner of a single row; `None` for a snapshot.
+    pub hk: Option<String>,
+}
+
 /// What a world created so far, so ops can refer to "task #k".
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -386,8 +404,8 @@ pub struct Registry {
     pub logs: Vec<LogRef>,
     /// Sample keys in save order.
     pub samples: Vec<SampleKey>,
-    /// The ttl of every score write.
-    pub score_ttls: Vec<i64>,
+    /// Every score write: its ttl, its block and (for one row) its miner.
+    pub score_writes: Vec<ScoreWrite>,
 }
 
 impl Registry {

@@ -152,7 +152,7 @@ fn task_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
         2 => idx(8).prop_map(Op::Fail),
         3 => (hot(3), hot(2), prop::option::of(idx(3)), prop::option::of(limit()))
             .prop_map(|(hk, rev, status, limit)| Op::TasksByMiner { hk, rev, status, limit }),
-        1 => (idx(3), idx(2)).prop_map(|(h, r)| Op::DeleteMinerTasks(h, r)),
+        2 => (hot(3), hot(2)).prop_map(|(h, r)| Op::DeleteMinerTasks(h, r)),
         1 => select(vec![-1i64, 0, 60, 3600]).prop_map(Op::Requeue),
         2 => (idx(8), around()).prop_map(|(k, d)| Op::RequeueAt(k, d)),
     ]
@@ -182,9 +182,10 @@ fn log_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
 
 fn score_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
     prop_oneof![
-        3 => (idx(4), idx(3), idx(SCORES.len() as u8), prop_oneof![30 => Just(false), invalid_weight / 10 + 1 => Just(true)])
+        3 => (idx(4), idx(5), idx(SCORES.len() as u8), prop_oneof![30 => Just(false), invalid_weight / 10 + 1 => Just(true)])
             .prop_map(|(block, hk, score, nan)| Op::SaveScore { block, hk, score, nan }),
-        3 => (idx(4), prop::collection::vec((idx(3), idx(SCORES.len() as u8)), 0..4))
+        // Up to five miners, scores from a few values so ties are common.
+        3 => (idx(4), prop::collection::vec((idx(5), prop_oneof![idx(3), idx(SCORES.len() as u8)]), 0..6))
             .prop_map(|(block, rows)| Op::Snapshot { block, rows }),
         2 => idx(4).prop_map(Op::ScoresAt),
         1 => Just(Op::Latest),
