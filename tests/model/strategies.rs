@@ -327,7 +327,13 @@ pub fn op_strategy(group: Group) -> BoxedStrategy<Op> {
         ]
         .boxed(),
         Group::Config => prop_oneof![4 => config_ops(10), 1 => clock_ops()].boxed(),
-        Group::Miners => prop_oneof![4 => miner_ops(10), 2 => clock_ops()].boxed(),
+        Group::Miners => prop_oneof![
+            4 => miner_ops(10),
+            1 => clock_ops(),
+            // Onto a pause end (and the pause-expired rule there).
+            1 => (hot(3), around()).prop_map(|(h, d)| Op::ToPauseEnd(h, d)),
+        ]
+        .boxed(),
         Group::All => prop_oneof![
             2 => clock_ops(),
             2 => sample_ops(5),
