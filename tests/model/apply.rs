@@ -1007,11 +1007,17 @@ pub fn final_reads() -> Vec<Op> {
             });
         }
     }
-    // Last, as they write: how many live tasks each partition had.
+    // Last, as they write: how many live tasks each partition had, and
+    // each pause checked one second before and exactly at its end.
     for h in 0..3u8 {
         for r in 0..2u8 {
             v.push(Op::DeleteMinerTasks(h, r));
         }
+    }
+    for h in 0..3u8 {
+        v.push(Op::ToPauseEnd(h, -1));
+        v.push(Op::ToPauseEnd(h, 0));
+        v.push(Op::GetMeta(h));
     }
     v
 }

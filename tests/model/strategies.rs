@@ -218,7 +218,7 @@ fn miner_ops(invalid_weight: u32) -> BoxedStrategy<Op> {
         // (which resets consecutive_errors) is common.
         4 => (hot(3), prop::collection::vec((any::<bool>(), prop_oneof![3 => Just(true), 1 => Just(false)]), 1..5))
             .prop_map(|(h, v)| Op::UpdateStats(h, v)),
-        2 => (hot(3), prop::option::of(select(vec![-1i64, 0, 1, 60, DAY_S]))).prop_map(|(h, d)| Op::Pause(h, d)),
+        3 => (hot(3), prop::option::weighted(0.8, select(vec![-1i64, 0, 1, 60, DAY_S]))).prop_map(|(h, d)| Op::Pause(h, d)),
         1 => hot(3).prop_map(Op::Unpause),
         2 => hot(3).prop_map(Op::CheckPause),
         1 => Just(Op::AllMiners),
