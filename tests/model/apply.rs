@@ -309,7 +309,7 @@ fn score_row(block_number: i64, hotkey: &str, s: f64, h: u8) -> Score {
         scores_by_layer: BTreeMap::from([("L1".to_string(), s)]),
         scores_by_env: by_env,
         total_samples: 3 + i64::from(h),
-        is_eligible: h % 2 == 0,
+        is_eligible: h.is_multiple_of(2),
         meets_criteria: s > 0.3,
     }
 }
@@ -859,7 +859,7 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                 current_revision: REVS[*hash as usize % 2].into(),
                 model_hash: HASHES[*hash as usize % 2].into(),
                 model_name: format!("m{hash}"),
-                chutes_slug: (*hash % 2 == 0).then(|| "slug".to_string()),
+                chutes_slug: hash.is_multiple_of(2).then(|| "slug".to_string()),
                 chutes_status: [ChutesStatus::Hot, ChutesStatus::Cold, ChutesStatus::Unknown]
                     [*hash as usize % 3],
                 chutes_last_checked: checked_ago.map(|a| now_s - a),
