@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor};
 use affine_db_core::item::check_item_size;
 use affine_db_core::schema::{PK, SK};
 use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Result, ScanPage, Table};
@@ -18,16 +19,11 @@ use crate::{tables, DynamoBackend};
 fn cursor_of(key: &convert::AvMap) -> Result<String> {
     let (pk, sk) =
         convert::key_of(key).ok_or_else(|| Error::corrupt("scan cursor without pk/sk"))?;
-    Ok(serde_json::json!([pk, sk]).to_string())
+    Ok(scan_cursor(&pk, &sk))
 }
 
 fn parse_cursor(cursor: &str) -> Result<convert::AvMap> {
-    let (pk, sk) = serde_json::from_str::<(String, String)>(cursor).map_err(|_| {
-        Error::invalid(
-            "cursor",
-            "not a cursor returned by scan_page; start without one",
-        )
-    })?;
+    let (pk, sk) = parse_scan_cursor(cursor)?;
     Ok(convert::key(pk, sk))
 }
 
@@ -142,9 +138,7 @@ impl Admin for DynamoBackend {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<ScanPage> {
-        if limit == 0 {
-            return Err(Error::invalid("limit", "must be at least 1"));
-        }
+        check_scan_limit(limit)?;
         let start = cursor.as_deref().map(parse_cursor).transpose()?;
         let name = self.table_name(table);
         let res = self

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor};
 use affine_db_core::schema::Table;
 use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Result, ScanPage};
 use async_trait::async_trait;
@@ -20,16 +21,7 @@ fn cursor_of(item: &Item) -> Result<String> {
         Some(affine_db_core::Attr::S(s)) => Ok(s.clone()),
         _ => Err(Error::corrupt(format!("row without a string {k}"))),
     };
-    Ok(serde_json::json!([key("pk")?, key("sk")?]).to_string())
-}
-
-fn parse_cursor(cursor: &str) -> Result<(String, String)> {
-    serde_json::from_str::<(String, String)>(cursor).map_err(|_| {
-        Error::invalid(
-            "cursor",
-            "not a cursor returned by scan_page; start without one",
-        )
-    })
+    Ok(scan_cursor(&key("pk")?, &key("sk")?))
 }
 
 #[async_trait]
@@ -109,10 +101,8 @@ impl Admin for SqliteBackend {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<ScanPage> {
-        if limit == 0 {
-            return Err(Error::invalid("limit", "must be at least 1"));
-        }
-        let after = cursor.as_deref().map(parse_cursor).transpose()?;
+        check_scan_limit(limit)?;
+        let after = cursor.as_deref().map(parse_scan_cursor).transpose()?;
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
         let mut items = self
             .db
