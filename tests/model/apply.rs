@@ -1007,14 +1007,17 @@ pub fn final_reads() -> Vec<Op> {
             });
         }
     }
-    // Last, as they write: how many live tasks each partition had, and
-    // each pause checked one second before and exactly at its end.
+    // Last, as they write: how many live tasks each partition had; each
+    // miner's counters through a failure then a success; a pause checked
+    // one second before and exactly at its end.
     for h in 0..3u8 {
         for r in 0..2u8 {
             v.push(Op::DeleteMinerTasks(h, r));
         }
     }
     for h in 0..3u8 {
+        v.push(Op::UpdateStats(h, vec![(false, true), (true, false)]));
+        v.push(Op::Pause(h, Some(60)));
         v.push(Op::ToPauseEnd(h, -1));
         v.push(Op::ToPauseEnd(h, 0));
         v.push(Op::GetMeta(h));
