@@ -133,37 +133,74 @@ pub async fn resolve(op: &Op, model: &World) -> (Option<i64>, Op) {
     let now = model.clock_now_ms();
     let reg = &model.reg;
     let s = &model.store;
-    let pick = |v: &[i64], k: u8| -> Option<i64> {
-        if v.is_empty() {
-            None
-        } else {
-            Some(v[k as usize % v.len()])
+    // The k-th soonest of the moments still ahead (so the move lands on
+    // one), else the k-th of all; with its index, so the op reads that item.
+    let pick = |moments: Vec<i64>, k: u8| -> Option<(u8, i64)> {
+        let mut ahead: Vec<(usize, i64)> = moments
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, t)| *t >= now)
+            .collect();
+        ahead.sort_by_key(|(i, t)| (*t, *i));
+        let all: Vec<(usize, i64)> = moments.into_iter().enumerate().collect();
+        let from = if ahead.is_empty() { all } else { ahead };
+        if from.is_empty() {
+            return None;
         }
+        let (i, t) = from[k as usize % from.len()];
+        Some((u8::try_from(i).unwrap_or(u8::MAX), t))
     };
-    let target = match op {
-        Op::Advance(ms) => Some(now + ms),
+    let (target, op) = match op {
+        Op::Advance(ms) => (Some(now + ms), op.clone()),
         Op::ToTaskTtl(k, d) => {
-            let ttls: Vec<i64> = reg.tasks.iter().map(|t| t.ttl).collect();
-            pick(&ttls, *k).map(|t| (t + d) * 1000)
+            let ms = reg.tasks.iter().map(|t| (t.ttl + d) * 1000).collect();
+            match pick(ms, *k) {
+                Some((i, t)) => (Some(t), Op::ToTaskTtl(i, *d)),
+                None => (None, op.clone()),
+            }
         }
         Op::ToLogTtl(k, d) => {
-            let ttls: Vec<i64> = reg.logs.iter().map(|l| l.ttl).collect();
-            pick(&ttls, *k).map(|t| (t + d) * 1000)
+            let ms = reg.logs.iter().map(|l| (l.ttl + d) * 1000).collect();
+            match pick(ms, *k) {
+                Some((i, t)) => (Some(t), Op::ToLogTtl(i, *d)),
+                None => (None, op.clone()),
+            }
         }
         Op::ToScoreTtl(k, d) => {
-            let ttls: Vec<i64> = reg.score_writes.iter().map(|w| w.ttl).collect();
-            pick(&ttls, *k).map(|t| (t + d) * 1000)
+            let ms = reg
+                .score_writes
+                .iter()
+                .map(|w| (w.ttl + d) * 1000)
+                .collect();
+            match pick(ms, *k) {
+                Some((i, t)) => (Some(t), Op::ToScoreTtl(i, *d)),
+                None => (None, op.clone()),
+            }
         }
-        Op::ToCutoff(k, days, d) => reg.sample(*k).map(|s| s.timestamp + days * DAY_MS + d),
+        Op::ToCutoff(k, days, d) => {
+            let ms = reg
+                .samples
+                .iter()
+                .map(|s| s.timestamp + days * DAY_MS + d)
+                .collect();
+            match pick(ms, *k) {
+                Some((i, t)) => (Some(t), Op::ToCutoff(i, *days, *d)),
+                None => (None, op.clone()),
+            }
+        }
         Op::ToPauseEnd(h, d) => {
             let m = s.miners.get_metadata(hk(*h)).await.ok().flatten();
-            m.and_then(|m| m.pause_until).map(|u| (u + d) * 1000)
+            (
+                m.and_then(|m| m.pause_until).map(|u| (u + d) * 1000),
+                op.clone(),
+            )
         }
         _ => {
             return (None, resolve_params(op, model, now).await);
         }
     };
-    (Some(target.map_or(now, |t| t.max(now))), op.clone())
+    (Some(target.map_or(now, |t| t.max(now))), op)
 }
 
 async fn resolve_params(op: &Op, model: &World, now: i64) -> Op {
@@ -282,7 +319,7 @@ async fn resolve_params(op: &Op, model: &World, now: i64) -> Op {
 fn window(reg: &Registry, h: u8, w: Window, now_s: i64) -> (&'static str, i64) {
     match w {
         Window::Secs(s) => (hk(h), s),
-        Window::AtLog(k, d) => match reg.log(k) {
+        Window::AtLog(k, d) => match reg.live_log(k, now_s) {
             // The window starts (now - length) at the log's timestamp + d.
             Some(l) => (
                 HKS.iter().find(|x| **x == l.hk).copied().unwrap_or(HKS[0]),
@@ -679,8 +716,9 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
         Op::DeleteMinerTasks(h, r) => out(store.tasks.delete_miner_tasks(hk(*h), rev(*r)).await),
         Op::Requeue(timeout) => out(store.tasks.requeue_stale_tasks(*timeout).await),
         Op::RequeueAt(k, d) => {
-            // The cut-off (now - timeout) lands on task #k's start + d.
-            let started = w.reg.task(*k).started_at.unwrap_or(now_s);
+            // The cut-off (now - timeout) lands on the start of the k-th
+            // started task + d.
+            let started = w.reg.started_task(*k).unwrap_or(now_s);
             let timeout = now_s - (started + d);
             out(store.tasks.requeue_stale_tasks(timeout).await)
         }
@@ -1006,6 +1044,27 @@ pub fn final_reads() -> Vec<Op> {
                 limit: None,
             });
         }
+    }
+    // Log windows starting exactly at a live log.
+    for k in 0..2u8 {
+        v.push(Op::ExecStats(0, Window::AtLog(k, 0)));
+        v.push(Op::ErrorSummary(0, Window::AtLog(k, 0)));
+    }
+    // Requeue cut-offs one second before and exactly at a task's start.
+    for k in 0..2u8 {
+        v.push(Op::RequeueAt(k, -1));
+        v.push(Op::RequeueAt(k, 0));
+    }
+    // The clock onto the next task, log and score TTLs, reading each one
+    // second before and at its TTL.
+    for d in [-1i64, 0] {
+        v.push(Op::ToTaskTtl(0, d));
+    }
+    for d in [-1i64, 0] {
+        v.push(Op::ToLogTtl(0, d));
+    }
+    for d in [-1i64, 0] {
+        v.push(Op::ToScoreTtl(0, d));
     }
     // Last, as they write: how many live tasks each partition had; each
     // miner's counters through a failure then a success; a pause checked

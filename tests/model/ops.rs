@@ -432,6 +432,26 @@ impl Registry {
         }
     }
 
+    /// `started_at` of the k-th task that was ever started, if any.
+    pub fn started_task(&self, k: u8) -> Option<i64> {
+        let started: Vec<i64> = self.tasks.iter().filter_map(|t| t.started_at).collect();
+        if started.is_empty() {
+            None
+        } else {
+            Some(started[k as usize % started.len()])
+        }
+    }
+
+    /// The k-th log still live at `now_s`, else log #k.
+    pub fn live_log(&self, k: u8, now_s: i64) -> Option<&LogRef> {
+        let live: Vec<&LogRef> = self.logs.iter().filter(|l| l.ttl > now_s).collect();
+        if live.is_empty() {
+            self.log(k)
+        } else {
+            Some(live[k as usize % live.len()])
+        }
+    }
+
     /// Log #k, if any was written.
     pub fn log(&self, k: u8) -> Option<&LogRef> {
         if self.logs.is_empty() {
