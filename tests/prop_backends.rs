@@ -2,22 +2,55 @@
 //! operation sequences over the seven tables, with clock moves that land
 //! exactly on TTLs and retention cut-offs, run through the reference model
 //! (`tests/model`), SQLite and DynamoDB (the emulator); every outcome is
-//! compared with the model's after every step, and the cross-table
+//! compared whole with the model's after every step, and the cross-table
 //! invariants (protection, top-3, claims, purge) are checked in each world.
+//! The model writes the rules again, independently of the core's, so a
+//! wrong rule in the core shows as much as a wrong backend.
 //!
-//! `PROPTEST_CASES` raises the number of cases of every property.
+//! Strategies put values exactly on every boundary the contract names
+//! (`tests/model/strategies.rs`): range ends, cut-offs, TTLs, pause ends,
+//! log windows, limits and thresholds at the match count.
+//!
+//! `PROPTEST_CASES` raises the number of cases of every property;
+//! `PROPTEST_MAX_SHRINK_ITERS` bounds shrinking. Failing cases are kept in
+//! `tests/prop_backends_<group>.proptest-regressions` and replayed first.
+//!
+//! # Mutations these properties catch
+//!
+//! Each is a patch in `tests/mutations/`; `scripts/check-mutations` applies
+//! each one, runs the property named after it at its default case count,
+//! expects it to fail, and reverts it.
+//!
+//! | patch | mutation | caught by |
+//! |---|---|---|
+//! | 01 | DynamoDB `update_statistics` stops resetting `consecutive_errors` on success | `miner_counters_and_pauses` |
+//! | 02 | SQLite `get_samples_by_env` range end exclusive (inclusive in the model) | `retention_cleanup_rules` |
+//! | 03 | DynamoDB gets treat an item whose `ttl` equals now as live | `ttl_visibility_and_purge` |
+//! | 04 | SQLite `delete_samples_before` also deletes the sample at the cut-off | `retention_cleanup_rules` |
+//! | 05 | DynamoDB `get_tasks_by_miner` applies the limit before the status filter | `task_queue_claims_and_order` |
+//! | 06 | core: `fail_task` does not count the failure (`error_count`) | `task_queue_claims_and_order` |
+//! | 07 | DynamoDB `get_pending_tasks` ignores the requested order | `task_queue_claims_and_order` |
+//! | 08 | core: requeue cut-off exclusive (`started_at < now - timeout`) | `task_queue_claims_and_order` |
+//! | 09 | core: log window start exclusive (`timestamp > now - window`) | `ttl_visibility_and_purge` |
+//! | 10 | core: a pause expires only after `pause_until`, not at it | `miner_counters_and_pauses` |
+//! | 11 | DynamoDB `set_param` stops counting versions | `config_versions` |
+//! | 12 | SQLite `purge_expired` removes items that expire in one second | `ttl_visibility_and_purge` |
+//! | 13 | core: `protected_since` restarts on every protection | `retention_cleanup_rules` |
+//! | 14 | DynamoDB `check_consecutive_errors` without the "at least `threshold` logs" check | `ttl_visibility_and_purge` |
+//! | 15 | core: top-3 ties broken by hotkey descending | `top_three_protection` |
+//! | 16 | DynamoDB `delete_miner_tasks` counts expired tasks | `task_queue_claims_and_order` |
 
 mod model;
 
 use model::harness::{config, run, runtime};
-use model::ops::{sequence, Group};
+use model::strategies::{sequence, Group};
 use proptest::test_runner::TestRunner;
 
 /// Runs `group`'s sequences of `min..max` ops, `default_cases` cases unless
 /// `PROPTEST_CASES` says otherwise; panics with the minimal failing sequence.
 fn check(group: Group, default_cases: u32, min: usize, max: usize) {
     let rt = runtime();
-    let mut runner = TestRunner::new(config(default_cases));
+    let mut runner = TestRunner::new(config(group, default_cases));
     let result = runner.run(&sequence(group, min, max), |ops| {
         rt.block_on(run(&ops, true))
     });

@@ -8,15 +8,19 @@
 use affine_db::keys;
 use affine_db::Error;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, FileFailurePersistence};
 
+/// 256 cases unless `PROPTEST_CASES` says otherwise; failing cases kept in
+/// `tests/prop_keys.proptest-regressions` and replayed first.
 fn config() -> Config {
     Config {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(256),
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     }
 }

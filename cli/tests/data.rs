@@ -316,7 +316,8 @@ fn list_commands_print_every_row_but_the_undecodable_one() {
                 current_revision: "rev".into(),
                 ..Default::default()
             }
-            .merge(None, 1);
+            .merge(None, 1)
+            .expect("valid miner");
             raw.push((Table::MinerMetadata, m.to_item()));
         }
         let mut bad_miner = MinerInfo {
@@ -324,6 +325,7 @@ fn list_commands_print_every_row_but_the_undecodable_one() {
             ..Default::default()
         }
         .merge(None, 1)
+        .expect("valid miner")
         .to_item();
         bad_miner.remove("miner_hotkey");
         raw.push((Table::MinerMetadata, bad_miner));

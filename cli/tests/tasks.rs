@@ -129,7 +129,8 @@ fn claim_checks_the_miners_current_model() {
             model_hash: "h2".into(),
             ..Default::default()
         }
-        .merge(None, 1);
+        .merge(None, 1)
+        .expect("valid miner");
         t.put_raw(vec![(Table::MinerMetadata, meta.to_item())]);
         let stale = create(&t, "hk", "h1", "0");
         let sid = stale["task_id"].as_str().unwrap().to_string();

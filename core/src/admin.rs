@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::schema::Table;
 
@@ -28,6 +28,31 @@ pub struct ScanPage {
     pub items: Vec<Item>,
     /// Where the next page starts; `None` when this was the last page.
     pub cursor: Option<String>,
+}
+
+/// Checks the page size of [`Admin::scan_page`] (at least 1).
+pub fn check_scan_limit(limit: usize) -> Result<()> {
+    if limit == 0 {
+        return Err(Error::invalid("limit", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// The cursor of [`Admin::scan_page`] that resumes after the item at
+/// (`pk`, `sk`).
+pub fn scan_cursor(pk: &str, sk: &str) -> String {
+    serde_json::json!([pk, sk]).to_string()
+}
+
+/// The `(pk, sk)` a cursor made by [`scan_cursor`] resumes after; anything
+/// else is an input error.
+pub fn parse_scan_cursor(cursor: &str) -> Result<(String, String)> {
+    serde_json::from_str::<(String, String)>(cursor).map_err(|_| {
+        Error::invalid(
+            "cursor",
+            "not a cursor returned by scan_page; start without one",
+        )
+    })
 }
 
 /// Lifecycle and raw access of a store's seven tables.

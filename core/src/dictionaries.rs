@@ -30,10 +30,7 @@ use crate::schema::Table;
 use crate::schema::{PK, SK};
 use crate::tables::samples::{Conversation, Sample};
 
-/// The `system_config` partition holding dictionaries and their targets.
-pub const DICTIONARY_PK: &str = "DICTIONARY";
-/// The sort key of the targets item.
-pub const TARGETS_SK: &str = "TARGETS";
+pub use crate::keys::{dictionary_sk, DICTIONARY_PK, DICTIONARY_TARGETS_SK as TARGETS_SK};
 /// The `param_type` of a dictionary item.
 pub const DICTIONARY_TYPE: &str = "zstd_dictionary";
 /// How long a codec writes with the targets it last read before it reads
@@ -41,11 +38,6 @@ pub const DICTIONARY_TYPE: &str = "zstd_dictionary";
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(60);
 
 const TABLE: Table = Table::SystemConfig;
-
-/// The sort key of dictionary `id`.
-pub fn dictionary_sk(id: u32) -> String {
-    format!("ZSTD#{id:010}")
-}
 
 /// What is known about a stored dictionary (everything but its bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -68,30 +68,53 @@ fn ts(value: i64) -> String {
     format!("{value:016}")
 }
 
+// The literal parts of the key scheme, only ever used through the builders
+// and parsers below.
+const MINER: &str = "MINER";
+const REV: &str = "REV";
+const ENV: &str = "ENV";
+const TIME: &str = "TIME";
+const ID: &str = "ID";
+const TASK: &str = "TASK";
+const SCORE: &str = "SCORE";
+const PARAM: &str = "PARAM";
+const RETENTION: &str = "RETENTION";
+const ZSTD: &str = "ZSTD";
+
 /// `MINER#{hotkey}#REV#{revision}`: partition of samples and tasks.
 pub fn miner_revision_pk(hotkey: &str, revision: &str) -> String {
-    format!("MINER#{hotkey}#REV#{revision}")
+    format!("{MINER}#{hotkey}#{REV}#{revision}")
 }
 
 /// `ENV#{env}#TIME#{timestamp_ms:016}#ID#{sample_id}`.
 pub fn sample_sk(env: &str, timestamp_ms: i64, sample_id: &str) -> String {
-    format!("ENV#{env}#TIME#{}#ID#{sample_id}", ts(timestamp_ms))
+    format!("{ENV}#{env}#{TIME}#{}#{ID}#{sample_id}", ts(timestamp_ms))
+}
+
+/// `ENV#`: prefix of every sample sort key.
+pub fn sample_sk_prefix() -> String {
+    format!("{ENV}#")
 }
 
 /// `ENV#{env}#`: prefix of every sample sort key of one env.
 pub fn sample_sk_env_prefix(env: &str) -> String {
-    format!("ENV#{env}#")
+    format!("{ENV}#{env}#")
 }
 
 /// `ENV#{env}#TIME#{timestamp_ms:016}`: sorts before every sample of `env`
 /// at or after `timestamp_ms` (and after every earlier one).
 pub fn sample_sk_time_bound(env: &str, timestamp_ms: i64) -> String {
-    format!("ENV#{env}#TIME#{}", ts(timestamp_ms))
+    format!("{ENV}#{env}#{TIME}#{}", ts(timestamp_ms))
 }
 
 /// `TASK#{task_id}`.
 pub fn task_sk(task_id: &str) -> String {
-    format!("TASK#{task_id}")
+    format!("{TASK}#{task_id}")
+}
+
+/// `TASK#`: prefix of every task sort key.
+pub fn task_sk_prefix() -> String {
+    format!("{TASK}#")
 }
 
 /// A task id: `{created_ms:016}-{uuid}`, so ids sort by creation.
@@ -101,17 +124,28 @@ pub fn new_task_id(created_ms: i64) -> String {
 
 /// `MINER#{hotkey}`: partition of execution logs and miner metadata.
 pub fn miner_pk(hotkey: &str) -> String {
-    format!("MINER#{hotkey}")
+    format!("{MINER}#{hotkey}")
 }
 
 /// `TIME#{timestamp_s:016}#ID#{log_id}`.
 pub fn log_sk(timestamp_s: i64, log_id: &str) -> String {
-    format!("TIME#{}#ID#{log_id}", ts(timestamp_s))
+    format!("{TIME}#{}#{ID}#{log_id}", ts(timestamp_s))
+}
+
+/// `TIME#`: prefix of every log sort key.
+pub fn log_sk_prefix() -> String {
+    format!("{TIME}#")
+}
+
+/// `TIME#{timestamp_s:016}#ID#`: sorts before every log at or after
+/// `timestamp_s` (clamped into the key range) and after every earlier one.
+pub fn log_sk_time_bound(timestamp_s: i64) -> String {
+    log_sk(timestamp_s.clamp(0, MAX_KEY_TIMESTAMP), "")
 }
 
 /// `SCORE#{block_number}`.
 pub fn score_pk(block_number: i64) -> String {
-    format!("SCORE#{block_number}")
+    format!("{SCORE}#{block_number}")
 }
 
 /// `MINER#{hotkey}`: sort key of a score row.
@@ -127,15 +161,35 @@ pub const CONFIG_PK: &str = "CONFIG";
 
 /// `PARAM#{param_name}`.
 pub fn config_sk(param_name: &str) -> String {
-    format!("PARAM#{param_name}")
+    format!("{PARAM}#{param_name}")
 }
+
+/// `PARAM#`: prefix of every config sort key.
+pub fn config_sk_prefix() -> String {
+    format!("{PARAM}#")
+}
+
+/// `DICTIONARY`: the `system_config` partition holding zstd dictionaries,
+/// their targets and the recompress position (never listed as config).
+pub const DICTIONARY_PK: &str = "DICTIONARY";
+
+/// `ZSTD#{id:010}`: sort key of one stored dictionary.
+pub fn dictionary_sk(id: u32) -> String {
+    format!("{ZSTD}#{id:010}")
+}
+
+/// `TARGETS`: sort key of the item naming the dictionaries new frames use.
+pub const DICTIONARY_TARGETS_SK: &str = "TARGETS";
+
+/// `RECOMPRESS`: sort key of the saved position of a recompress run.
+pub const RECOMPRESS_SK: &str = "RECOMPRESS";
 
 /// `METADATA`: sort key of miner metadata and retention policies.
 pub const METADATA_SK: &str = "METADATA";
 
 /// `RETENTION#{hotkey}`.
 pub fn retention_pk(hotkey: &str) -> String {
-    format!("RETENTION#{hotkey}")
+    format!("{RETENTION}#{hotkey}")
 }
 
 /// The value of `latest_marker` on score rows.
@@ -167,7 +221,7 @@ fn parse_ts(kind: &str, key: &str, digits: &str) -> Result<i64> {
 pub fn parse_miner_revision_pk(pk: &str) -> Result<(String, String)> {
     let parts: Vec<&str> = pk.split('#').collect();
     match parts.as_slice() {
-        ["MINER", hotkey, "REV", revision] if !hotkey.is_empty() && !revision.is_empty() => {
+        [MINER, hotkey, REV, revision] if !hotkey.is_empty() && !revision.is_empty() => {
             Ok((hotkey.to_string(), revision.to_string()))
         }
         _ => Err(corrupt_key("miner/revision partition", pk)),
@@ -178,7 +232,7 @@ pub fn parse_miner_revision_pk(pk: &str) -> Result<(String, String)> {
 pub fn parse_sample_sk(sk: &str) -> Result<SampleSk> {
     let parts: Vec<&str> = sk.split('#').collect();
     match parts.as_slice() {
-        ["ENV", env, "TIME", t, "ID", id] if !env.is_empty() && !id.is_empty() => Ok(SampleSk {
+        [ENV, env, TIME, t, ID, id] if !env.is_empty() && !id.is_empty() => Ok(SampleSk {
             env: env.to_string(),
             timestamp_ms: parse_ts("sample sort", sk, t)?,
             sample_id: id.to_string(),
@@ -189,7 +243,7 @@ pub fn parse_sample_sk(sk: &str) -> Result<SampleSk> {
 
 /// Parses `TASK#{task_id}` into the task id.
 pub fn parse_task_sk(sk: &str) -> Result<String> {
-    match sk.strip_prefix("TASK#") {
+    match sk.strip_prefix(&task_sk_prefix()) {
         Some(id) if !id.is_empty() && !id.contains('#') => Ok(id.to_string()),
         _ => Err(corrupt_key("task sort", sk)),
     }
@@ -197,7 +251,7 @@ pub fn parse_task_sk(sk: &str) -> Result<String> {
 
 /// Parses `MINER#{hotkey}` into the hotkey.
 pub fn parse_miner_pk(pk: &str) -> Result<String> {
-    match pk.strip_prefix("MINER#") {
+    match pk.strip_prefix(&miner_pk("")) {
         Some(h) if !h.is_empty() && !h.contains('#') => Ok(h.to_string()),
         _ => Err(corrupt_key("miner", pk)),
     }
@@ -207,23 +261,25 @@ pub fn parse_miner_pk(pk: &str) -> Result<String> {
 pub fn parse_log_sk(sk: &str) -> Result<(i64, String)> {
     let parts: Vec<&str> = sk.split('#').collect();
     match parts.as_slice() {
-        ["TIME", t, "ID", id] if !id.is_empty() => {
-            Ok((parse_ts("log sort", sk, t)?, id.to_string()))
-        }
+        [TIME, t, ID, id] if !id.is_empty() => Ok((parse_ts("log sort", sk, t)?, id.to_string())),
         _ => Err(corrupt_key("log sort", sk)),
     }
 }
 
+fn score_pk_prefix() -> String {
+    format!("{SCORE}#")
+}
+
 /// Parses `SCORE#{block}` into the block number.
 pub fn parse_score_pk(pk: &str) -> Result<i64> {
-    pk.strip_prefix("SCORE#")
+    pk.strip_prefix(&score_pk_prefix())
         .and_then(|b| b.parse().ok())
         .ok_or_else(|| corrupt_key("score", pk))
 }
 
 /// Parses `PARAM#{name}` into the parameter name.
 pub fn parse_config_sk(sk: &str) -> Result<String> {
-    match sk.strip_prefix("PARAM#") {
+    match sk.strip_prefix(&config_sk_prefix()) {
         Some(n) if !n.is_empty() && !n.contains('#') => Ok(n.to_string()),
         _ => Err(corrupt_key("config sort", sk)),
     }
@@ -231,7 +287,7 @@ pub fn parse_config_sk(sk: &str) -> Result<String> {
 
 /// Parses `RETENTION#{hotkey}` into the hotkey.
 pub fn parse_retention_pk(pk: &str) -> Result<String> {
-    match pk.strip_prefix("RETENTION#") {
+    match pk.strip_prefix(&retention_pk("")) {
         Some(h) if !h.is_empty() && !h.contains('#') => Ok(h.to_string()),
         _ => Err(corrupt_key("retention", pk)),
     }

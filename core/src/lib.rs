@@ -7,10 +7,12 @@
 //! This core crate holds everything both backends share, written once:
 //! typed records and their items ([`tables`]), the key scheme ([`keys`]),
 //! TTL semantics ([`ttl`]), the codec ([`codec`]), the error enum
-//! ([`Error`]), the injectable [`clock`], one async trait per table, and the
-//! cross-table rules ([`rules`]: retention cleanup, top-3 protection,
-//! validated task claims). The backends (`affine-db-sqlite`,
-//! `affine-db-dynamodb`) translate these to storage; they do not decide.
+//! ([`Error`]), the injectable [`clock`], one async trait per table, and
+//! every rule ([`rules`]: state changes as [`mutation::Rule`]s, filters as
+//! [`cond::Cond`]s, orderings as [`order::Order`]s, and the cross-table
+//! rules: retention cleanup, top-3 protection, validated task claims). The
+//! backends (`affine-db-sqlite`, `affine-db-dynamodb`) translate these to
+//! storage; they do not decide.
 //!
 //! With the `conformance` feature, [`conformance`] holds the shared test
 //! suite every backend runs.
@@ -20,6 +22,7 @@
 pub mod admin;
 pub mod clock;
 pub mod codec;
+pub mod cond;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod dictionaries;
@@ -27,6 +30,8 @@ pub mod error;
 pub mod item;
 pub mod keys;
 pub mod maintenance;
+pub mod mutation;
+pub mod order;
 pub mod rules;
 pub mod schema;
 pub mod store;

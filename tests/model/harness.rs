@@ -7,9 +7,11 @@ use std::sync::{Arc, OnceLock};
 use affine_db::dynamodb::{open_store, DynamoConfig};
 use affine_db::sqlite::SqliteBackend;
 use affine_db::{ManualClock, SharedClock, Store};
-use proptest::test_runner::{Config, TestCaseError};
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError};
 
-use super::ops::{apply, clock_target, final_reads, Op, Registry};
+use super::apply::{apply, final_reads, resolve};
+use super::ops::{Op, Registry};
+use super::strategies::Group;
 use super::Model;
 
 /// Where every clock starts: 2025-01-01T00:00:00Z.
@@ -129,10 +131,10 @@ pub async fn run(ops: &[Op], dynamodb: bool) -> Result<(), TestCaseError> {
     let tail = final_reads();
     let all: Vec<&Op> = ops.iter().chain(tail.iter()).collect();
     for (step, op) in all.iter().enumerate() {
-        let target = clock_target(op, &ws[0]).await;
+        let (target, op) = resolve(op, &ws[0]).await;
         let mut outcomes = Vec::new();
         for w in ws.iter_mut() {
-            outcomes.push(apply(w, op, target).await);
+            outcomes.push(apply(w, &op, target).await);
         }
         let phase = if step < ops.len() {
             "step"
@@ -167,13 +169,20 @@ pub fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-/// The proptest configuration of a property: `cases(default)` cases, no
-/// failure-persistence files in the repository.
-pub fn config(default: u32) -> Config {
+/// The proptest configuration of `group`'s property: `cases(default)`
+/// cases (`PROPTEST_CASES` overrides), failing cases kept in the group's
+/// committed regressions file and replayed first, at most
+/// `PROPTEST_MAX_SHRINK_ITERS` (default 512) shrink steps.
+pub fn config(group: Group, default: u32) -> Config {
     Config {
         cases: cases(default),
-        failure_persistence: None,
-        max_shrink_iters: 512,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            group.regressions(),
+        ))),
+        max_shrink_iters: std::env::var("PROPTEST_MAX_SHRINK_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512),
         ..Config::default()
     }
 }

@@ -5,13 +5,18 @@
 //!
 //! It reuses only the core's pure helpers that are themselves the spec
 //! (validation, key building, `ttl::is_live`, the ordering functions,
-//! `MinerInfo::merge`, `RetentionPolicy::apply`, `latest_of`,
-//! `summarize_errors`, `execution_stats`) — never backend code.
+//! `latest_of`, `summarize_errors`, `execution_stats`) — never backend code,
+//! and never the core's rules the backends execute (claims, failures,
+//! requeues, counters, pauses, merges, policies, config versions): those
+//! are written here again, plainly, so a wrong rule in the core makes both
+//! backends diverge from the model.
 
 #![allow(dead_code)]
 
+pub mod apply;
 pub mod harness;
 pub mod ops;
+pub mod strategies;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -677,6 +682,61 @@ impl Model {
     }
 }
 
+/// DESIGN §3 `save_metadata`, written independently of the core's rule:
+/// metadata from `info`, statistics and pause state kept, the earliest
+/// `first_commit_block`.
+fn merge(info: MinerInfo, existing: Option<&MinerMetadata>, now_s: i64) -> MinerMetadata {
+    let base = existing.cloned().unwrap_or_default();
+    let first_commit_block = match (base.first_commit_block, info.first_commit_block) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    MinerMetadata {
+        first_commit_block,
+        miner_hotkey: info.miner_hotkey,
+        uid: info.uid,
+        current_revision: info.current_revision,
+        model_hash: info.model_hash,
+        model_name: info.model_name,
+        chutes_slug: info.chutes_slug,
+        chutes_status: info.chutes_status,
+        chutes_last_checked: info.chutes_last_checked.unwrap_or(now_s),
+        last_commit_block: info.last_commit_block,
+        updated_at: now_s,
+        ..base
+    }
+}
+
+/// DESIGN §3 `set_policy`, written independently of the core's rule:
+/// `protected_since` kept while protected (or `since` when given), now
+/// when becoming protected, cleared when unprotected; `last_cleanup_at` kept.
+fn apply_policy(
+    existing: Option<&RetentionPolicy>,
+    miner_hotkey: &str,
+    is_protected: bool,
+    reason: Option<String>,
+    retention_days: i64,
+    now_s: i64,
+    since: Option<i64>,
+) -> RetentionPolicy {
+    let protected_since = is_protected.then(|| {
+        since.unwrap_or_else(|| {
+            existing
+                .filter(|p| p.is_protected)
+                .and_then(|p| p.protected_since)
+                .unwrap_or(now_s)
+        })
+    });
+    RetentionPolicy {
+        miner_hotkey: miner_hotkey.to_string(),
+        is_protected,
+        protection_reason: if is_protected { reason } else { None },
+        retention_days,
+        last_cleanup_at: existing.and_then(|p| p.last_cleanup_at),
+        protected_since,
+    }
+}
+
 fn unpause(m: &mut MinerMetadata) {
     m.is_paused = false;
     m.pause_reason = None;
@@ -689,7 +749,7 @@ impl MinerStore for Model {
         info.validate()?;
         let mut st = self.st();
         let existing = st.miners.get(&info.miner_hotkey).cloned();
-        let m = info.merge(existing.as_ref(), self.now_s());
+        let m = merge(info, existing.as_ref(), self.now_s());
         st.miners.insert(m.miner_hotkey.clone(), m.clone());
         Ok(m)
     }
@@ -775,7 +835,7 @@ impl Model {
         let days =
             days.unwrap_or_else(|| existing.map_or(DEFAULT_RETENTION_DAYS, |p| p.retention_days));
         validate_policy(miner_hotkey, days)?;
-        let p = RetentionPolicy::apply(
+        let p = apply_policy(
             existing,
             miner_hotkey,
             is_protected,

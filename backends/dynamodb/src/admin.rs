@@ -2,30 +2,28 @@
 
 use std::collections::BTreeMap;
 
+use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor};
 use affine_db_core::item::check_item;
-use affine_db_core::{Admin, Capabilities, Error, Item, Result, ScanPage, Table};
+use affine_db_core::schema::{PK, SK};
+use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Result, ScanPage, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::Select;
 
 use crate::batch::{self, WriteOp, MAX_BATCH_WRITE};
 use crate::convert;
 use crate::errors::map_err;
+use crate::expr::Expr;
 use crate::query::{self, Request};
 use crate::{tables, DynamoBackend};
 
 fn cursor_of(key: &convert::AvMap) -> Result<String> {
     let (pk, sk) =
         convert::key_of(key).ok_or_else(|| Error::corrupt("scan cursor without pk/sk"))?;
-    Ok(serde_json::json!([pk, sk]).to_string())
+    Ok(scan_cursor(&pk, &sk))
 }
 
 fn parse_cursor(cursor: &str) -> Result<convert::AvMap> {
-    let (pk, sk) = serde_json::from_str::<(String, String)>(cursor).map_err(|_| {
-        Error::invalid(
-            "cursor",
-            "not a cursor returned by scan_page; start without one",
-        )
-    })?;
+    let (pk, sk) = parse_scan_cursor(cursor)?;
     Ok(convert::key(pk, sk))
 }
 
@@ -70,13 +68,16 @@ impl Admin for DynamoBackend {
         let mut out = BTreeMap::new();
         for table in Table::ALL {
             let name = self.table_name(table);
-            let mut b = self.client.scan().table_name(name).select(Select::Count);
-            if let Some(ttl) = table.def().ttl {
-                b = b
-                    .filter_expression("attribute_not_exists(#ttl) OR #ttl > :now")
-                    .expression_attribute_names("#ttl", ttl)
-                    .expression_attribute_values(":now", convert::n(now));
-            }
+            let mut e = Expr::new();
+            let filter = e.condition(&ttl::unexpired(table, now));
+            let b = self
+                .client
+                .scan()
+                .table_name(name)
+                .select(Select::Count)
+                .set_filter_expression(filter)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values());
             let mut count = 0u64;
             let mut start = None;
             loop {
@@ -101,17 +102,22 @@ impl Admin for DynamoBackend {
         let now = self.now_s();
         let mut purged = 0u64;
         for table in Table::ALL {
-            let Some(ttl) = table.def().ttl else { continue };
+            let Some(ttl_attr) = table.def().ttl else {
+                continue;
+            };
             let name = self.table_name(table);
+            let expired = ttl::expired(table, now);
+            let mut e = Expr::new();
             let b = self
                 .client
                 .scan()
                 .table_name(name)
-                .filter_expression("#ttl <= :now")
-                .expression_attribute_names("#ttl", ttl)
-                .expression_attribute_values(":now", convert::n(now));
-            let b = query::project_scan(b, &["pk", "sk"]);
-            let items = query::collect(Request::Scan(b), name, None, None, |_| Ok(true)).await?;
+                .set_filter_expression(e.condition(&expired))
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values());
+            // The filter's names go with the projection's (`#p…`).
+            let b = query::project_scan(b, &[PK, SK, ttl_attr]);
+            let items = query::collect(Request::Scan(b), name, &expired, None).await?;
             let ops = items
                 .iter()
                 .map(|i| {
@@ -132,9 +138,7 @@ impl Admin for DynamoBackend {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<ScanPage> {
-        if limit == 0 {
-            return Err(Error::invalid("limit", "must be at least 1"));
-        }
+        check_scan_limit(limit)?;
         let start = cursor.as_deref().map(parse_cursor).transpose()?;
         let name = self.table_name(table);
         let res = self

@@ -98,17 +98,6 @@ pub fn item_key(item: &Item) -> Option<(String, String)> {
     }
 }
 
-/// Whether an item is live at `now_s` (items without a numeric `ttl` are).
-pub fn is_live(item: &Item, now_s: i64) -> bool {
-    match item.get("ttl") {
-        Some(Attr::N(t)) => match t.parse::<f64>() {
-            Ok(t) => affine_db_core::ttl::is_live(t.floor() as i64, now_s),
-            Err(_) => true,
-        },
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,14 +131,5 @@ mod tests {
         };
         let keys: Vec<&str> = back.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn ttl_at_now_is_expired() {
-        let mut item = Item::new();
-        assert!(is_live(&item, 5));
-        item.insert("ttl".into(), Attr::int(5));
-        assert!(!is_live(&item, 5));
-        assert!(is_live(&item, 4));
     }
 }

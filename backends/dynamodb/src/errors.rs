@@ -118,15 +118,6 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: u16, what: &s
     }
 }
 
-/// Whether a failed request returned ConditionalCheckFailed.
-pub fn is_conditional<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    matches!(err, SdkError::ServiceError(_))
-        && err.code() == Some("ConditionalCheckFailedException")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,25 +1,28 @@
-//! A small builder of UpdateItem expressions with placeholder names for
-//! every attribute (so reserved words like `status`, `ttl`, `uid` are safe).
+//! The core's conditions ([`Cond`]) and update actions ([`Action`]) as
+//! DynamoDB expressions, with placeholder names for every attribute (so
+//! reserved words like `status`, `ttl`, `uid` are safe). Nothing is decided
+//! here: an expression means on DynamoDB what the core says it means.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use affine_db_core::cond::Cond;
+use affine_db_core::mutation::Action;
+use affine_db_core::schema::PK;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-/// Clauses, names and values of one UpdateItem.
+use crate::convert;
+
+/// Names and values of one request's expressions.
 #[derive(Debug, Default, Clone)]
-pub struct Update {
-    sets: Vec<String>,
-    adds: Vec<String>,
-    conditions: Vec<String>,
+pub struct Expr {
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
 }
 
-impl Update {
-    /// An empty update.
+impl Expr {
+    /// No names or values yet.
     pub fn new() -> Self {
-        Update::default()
+        Expr::default()
     }
 
     /// The placeholder of attribute `attr`.
@@ -39,82 +42,126 @@ impl Update {
         key
     }
 
-    /// `SET attr = v`.
-    pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let (n, v) = (self.name(attr), self.value(v));
-        self.sets.push(format!("{n} = {v}"));
-        self
-    }
-
-    /// `SET attr = if_not_exists(attr, v)`: keeps a stored value.
-    pub fn keep_or(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let (n, v) = (self.name(attr), self.value(v));
-        self.sets.push(format!("{n} = if_not_exists({n}, {v})"));
-        self
-    }
-
-    /// `SET attr = if_not_exists(attr, 0) + step`.
-    pub fn increment(&mut self, attr: &str, step: i64) -> &mut Self {
-        let n = self.name(attr);
-        let zero = self.value(AttributeValue::N("0".into()));
-        let step = self.value(AttributeValue::N(step.to_string()));
-        self.sets
-            .push(format!("{n} = if_not_exists({n}, {zero}) + {step}"));
-        self
-    }
-
-    /// `ADD attr step` (atomic counter).
-    pub fn add(&mut self, attr: &str, step: i64) -> &mut Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(step.to_string())),
-        );
-        self.adds.push(format!("{n} {v}"));
-        self
-    }
-
-    /// Adds a condition clause (joined with AND); write placeholders from
-    /// [`Update::name`] / [`Update::value`] into it.
-    pub fn condition(&mut self, clause: String) -> &mut Self {
-        self.conditions.push(format!("({clause})"));
-        self
-    }
-
-    /// The item must exist and be live at `now_s` (`attribute_exists(pk)`,
-    /// and `ttl > now` when `ttl` is given).
-    pub fn require_live(&mut self, ttl: Option<&str>, now_s: i64) -> &mut Self {
-        self.conditions.push("attribute_exists(pk)".into());
-        if let Some(t) = ttl {
-            let (n, v) = (
-                self.name(t),
-                self.value(AttributeValue::N(now_s.to_string())),
-            );
-            self.conditions.push(format!("{n} > {v}"));
+    /// `cond` as a condition (or filter) expression; `None` when it always holds.
+    pub fn condition(&mut self, cond: &Cond) -> Option<String> {
+        match cond {
+            Cond::True => None,
+            Cond::And(parts) if parts.is_empty() => None,
+            c => Some(self.translate(c)),
         }
-        self
     }
 
-    /// Puts the expressions into an UpdateItem request.
-    pub fn apply(self, mut b: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+    fn translate(&mut self, cond: &Cond) -> String {
+        match cond {
+            Cond::True => {
+                let pk = self.name(PK);
+                format!("(attribute_exists({pk}) OR attribute_not_exists({pk}))")
+            }
+            Cond::Exists => format!("attribute_exists({})", self.name(PK)),
+            Cond::Eq(attr, v) => {
+                let (n, v) = (self.name(attr), self.value(convert::to_av(v)));
+                format!("{n} = {v}")
+            }
+            Cond::Cmp(attr, op, x) => {
+                let (n, v) = (self.name(attr), self.value(convert::n(*x)));
+                format!("{n} {} {v}", op.symbol())
+            }
+            Cond::IsNumber(attr) => {
+                let (n, t) = (self.name(attr), self.value(convert::s("N")));
+                format!("attribute_type({n}, {t})")
+            }
+            Cond::Null(attr) => {
+                let (n, t) = (self.name(attr), self.value(convert::s("NULL")));
+                format!("(attribute_not_exists({n}) OR attribute_type({n}, {t}))")
+            }
+            Cond::And(parts) | Cond::Or(parts) => {
+                let (join, empty) = match cond {
+                    Cond::And(_) => (" AND ", Cond::True),
+                    _ => (" OR ", Cond::Exists.and(Cond::Exists.not())),
+                };
+                if parts.is_empty() {
+                    return self.translate(&empty);
+                }
+                let parts: Vec<String> = parts.iter().map(|c| self.translate(c)).collect();
+                format!("({})", parts.join(join))
+            }
+            Cond::Not(inner) => format!("(NOT {})", self.translate(inner)),
+        }
+    }
+
+    /// `actions` as an update expression (`SET …` then `ADD …`).
+    pub fn update(&mut self, actions: &[(&'static str, Action)]) -> String {
+        let mut sets = Vec::new();
+        let mut adds = Vec::new();
+        for (attr, action) in actions {
+            let n = self.name(attr);
+            match action {
+                Action::Set(v) => {
+                    let v = self.value(convert::to_av(v));
+                    sets.push(format!("{n} = {v}"));
+                }
+                Action::SetIfAbsent(v) => {
+                    let v = self.value(convert::to_av(v));
+                    sets.push(format!("{n} = if_not_exists({n}, {v})"));
+                }
+                Action::Add(step) => {
+                    let v = self.value(convert::n(*step));
+                    adds.push(format!("{n} {v}"));
+                }
+            }
+        }
         let mut expr = String::new();
-        if !self.sets.is_empty() {
+        if !sets.is_empty() {
             expr.push_str("SET ");
-            expr.push_str(&self.sets.join(", "));
+            expr.push_str(&sets.join(", "));
         }
-        if !self.adds.is_empty() {
+        if !adds.is_empty() {
             expr.push_str(" ADD ");
-            expr.push_str(&self.adds.join(", "));
+            expr.push_str(&adds.join(", "));
         }
-        b = b.update_expression(expr.trim());
-        if !self.conditions.is_empty() {
-            b = b.condition_expression(self.conditions.join(" AND "));
-        }
-        if !self.names.is_empty() {
-            b = b.set_expression_attribute_names(Some(self.names));
-        }
-        if !self.values.is_empty() {
-            b = b.set_expression_attribute_values(Some(self.values));
-        }
-        b
+        expr.trim().to_string()
+    }
+
+    /// The names, `None` when there are none (DynamoDB rejects empty maps).
+    pub fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    /// The values, `None` when there are none.
+    pub fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use affine_db_core::cond::CmpOp;
+    use affine_db_core::item::Attr;
+
+    #[test]
+    fn conditions_and_updates_use_placeholders() {
+        let mut e = Expr::new();
+        let c = Cond::Exists
+            .and(Cond::eq_s("status", "a"))
+            .and(Cond::Cmp("ttl", CmpOp::Gt, 5).not());
+        assert_eq!(
+            e.condition(&c).unwrap(),
+            "(attribute_exists(#pk) AND #status = :v0 AND (NOT #ttl > :v1))"
+        );
+        assert_eq!(e.condition(&Cond::True), None);
+        let u = e.update(&[
+            ("status", Action::Set(Attr::s("b"))),
+            ("n", Action::Add(1)),
+            ("k", Action::SetIfAbsent(Attr::Null)),
+        ]);
+        assert_eq!(
+            u,
+            "SET #status = :v2, #k = if_not_exists(#k, :v4) ADD #n :v3"
+        );
+        assert_eq!(
+            e.names().unwrap().get("#ttl").map(String::as_str),
+            Some("ttl")
+        );
     }
 }

@@ -7,11 +7,16 @@
 //!
 //! - Tables are `{prefix}_{name}` and are created from the core schema
 //!   (GSIs, projections, PAY_PER_REQUEST, TTL) by [`affine_db_core::Admin::init`].
+//! - Rules are the core's: state changes are
+//!   [`affine_db_core::mutation::Rule`]s sent as conditional UpdateItem or
+//!   DeleteItem calls (`mutate`), filters are the core's
+//!   [`affine_db_core::cond::Cond`]s (condition expressions, or evaluated on
+//!   each item read), orderings the core's [`affine_db_core::order::Order`]s.
 //! - TTL: DynamoDB deletes expired items only eventually, so every read and
-//!   every conditional write treats `ttl <= now` (the backend's clock) as
-//!   absent.
+//!   every conditional write applies [`affine_db_core::ttl`]'s rule with the
+//!   backend's clock.
 //! - Atomic operations (task claims, counters, config versions, earliest
-//!   commit block, protected_since) are single conditional UpdateItem calls.
+//!   commit block, protected_since) are single conditional requests.
 //! - Batches carry at most 25 writes / 100 reads; unprocessed items are
 //!   retried with backoff and jitter, and a spent budget is an
 //!   [`affine_db_core::Error::Throttled`] naming the keys not written.
@@ -21,7 +26,7 @@
 
 use std::sync::Arc;
 
-use affine_db_core::{Backend, Codec, Error, Item, Result, SharedClock, Store, Table};
+use affine_db_core::{ttl, Backend, Codec, Error, Item, Result, SharedClock, Store, Table};
 use aws_sdk_dynamodb::Client;
 
 mod admin;
@@ -33,6 +38,7 @@ mod errors;
 mod expr;
 mod logs;
 mod miners;
+mod mutate;
 mod query;
 mod retention;
 mod retry;
@@ -142,7 +148,7 @@ impl DynamoBackend {
             None => Ok(None),
             Some(map) => {
                 let item = convert::from_map(&map)?;
-                Ok(convert::is_live(&item, self.now_s()).then_some(item))
+                Ok(ttl::is_live_item(table, &item, self.now_s()).then_some(item))
             }
         }
     }

@@ -1,9 +1,12 @@
 //! `execution_logs` on DynamoDB: queries of one miner's partition, newest
-//! first by sort key, expired logs filtered out.
+//! first by sort key ([`NEWEST_FIRST`]), kept by the core's filters
+//! ([`affine_db_core::rules::logs`], TTL included).
 
-use affine_db_core::tables::logs::{execution_stats, summarize_errors, ErrorSummary};
+use affine_db_core::cond::Cond;
+use affine_db_core::rules::logs as rules;
+use affine_db_core::tables::logs::{execution_stats, summarize_errors, ErrorSummary, NEWEST_FIRST};
 use affine_db_core::{
-    keys, Attr, ExecutionLog, ExecutionStats, LogStatus, LogStore, NewLog, Result, Table,
+    keys, ExecutionLog, ExecutionStats, LogStatus, LogStore, NewLog, Result, Table,
 };
 use async_trait::async_trait;
 
@@ -14,6 +17,37 @@ use crate::DynamoBackend;
 const T: Table = Table::ExecutionLogs;
 
 impl DynamoBackend {
+    /// A miner's logs whose sort key matches `sk_condition` (on `:from`)
+    /// and that `filter` accepts, newest first, at most `limit`.
+    async fn logs(
+        &self,
+        hotkey: &str,
+        sk_condition: &str,
+        from: String,
+        filter: &Cond,
+        limit: Option<usize>,
+    ) -> Result<Vec<ExecutionLog>> {
+        let name = self.table_name(T);
+        // The sort key order is NEWEST_FIRST reversed, so the limit
+        // applies while paging backwards.
+        let b = self
+            .client
+            .query()
+            .table_name(name)
+            .key_condition_expression(format!("pk = :pk AND {sk_condition}"))
+            .expression_attribute_values(":pk", convert::s(keys::miner_pk(hotkey)))
+            .expression_attribute_values(":from", convert::s(from))
+            .scan_index_forward(false)
+            .consistent_read(true);
+        let mut logs = query::collect(Request::Query(b), name, filter, limit)
+            .await?
+            .iter()
+            .map(ExecutionLog::from_item)
+            .collect::<Result<Vec<_>>>()?;
+        NEWEST_FIRST.sort(&mut logs, false);
+        Ok(logs)
+    }
+
     async fn recent_logs(
         &self,
         hotkey: &str,
@@ -21,51 +55,20 @@ impl DynamoBackend {
         limit: Option<usize>,
     ) -> Result<Vec<ExecutionLog>> {
         keys::validate_part("miner_hotkey", hotkey)?;
-        let name = self.table_name(T);
-        let b = self
-            .client
-            .query()
-            .table_name(name)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :time)")
-            .expression_attribute_values(":pk", convert::s(keys::miner_pk(hotkey)))
-            .expression_attribute_values(":time", convert::s("TIME#"))
-            .scan_index_forward(false)
-            .consistent_read(true);
-        query::collect(Request::Query(b), name, Some(self.now_s()), limit, |i| {
-            Ok(match status {
-                None => true,
-                Some(s) => matches!(i.get("status"), Some(Attr::S(v)) if v == s.as_str()),
-            })
-        })
-        .await?
-        .iter()
-        .map(ExecutionLog::from_item)
-        .collect()
+        let filter = rules::of_miner(hotkey, status, self.now_s());
+        let prefix = keys::log_sk_prefix();
+        self.logs(hotkey, "begins_with(sk, :from)", prefix, &filter, limit)
+            .await
     }
 
-    /// Live logs with `timestamp >= now - window_s`, newest first.
+    /// Live logs in the window of `window_s` seconds ending now, newest first.
     async fn window_logs(&self, hotkey: &str, window_s: i64) -> Result<Vec<ExecutionLog>> {
         keys::validate_part("miner_hotkey", hotkey)?;
-        let since = self.now_s().saturating_sub(window_s);
-        let name = self.table_name(T);
-        let from = keys::log_sk(since.clamp(0, keys::MAX_KEY_TIMESTAMP), "");
-        let b = self
-            .client
-            .query()
-            .table_name(name)
-            .key_condition_expression("pk = :pk AND sk >= :from")
-            .expression_attribute_values(":pk", convert::s(keys::miner_pk(hotkey)))
-            .expression_attribute_values(":from", convert::s(from))
-            .scan_index_forward(false)
-            .consistent_read(true);
-        let logs = query::collect(Request::Query(b), name, Some(self.now_s()), None, |_| {
-            Ok(true)
-        })
-        .await?
-        .iter()
-        .map(ExecutionLog::from_item)
-        .collect::<Result<Vec<_>>>()?;
-        Ok(logs.into_iter().filter(|l| l.timestamp >= since).collect())
+        let now = self.now_s();
+        let since = rules::window_start(now, window_s);
+        let filter = rules::of_miner(hotkey, None, now).and(rules::since(since));
+        let from = keys::log_sk_time_bound(since);
+        self.logs(hotkey, "sk >= :from", from, &filter, None).await
     }
 }
 
@@ -90,7 +93,7 @@ impl LogStore for DynamoBackend {
         let logs = self
             .recent_logs(miner_hotkey, None, Some(threshold))
             .await?;
-        Ok(logs.len() == threshold && logs.iter().all(|l| l.status == LogStatus::Failed))
+        Ok(rules::consecutive_errors(&logs, threshold))
     }
 
     async fn get_error_summary(&self, miner_hotkey: &str, window_s: i64) -> Result<ErrorSummary> {

@@ -1,8 +1,10 @@
-//! Paged Query and Scan: follows `LastEvaluatedKey`, drops expired items
-//! (TTL from the backend's clock), applies a caller predicate and stops at
-//! exactly `limit` matches. DynamoDB applies `Limit` before filters and pages
-//! at 1 MB, so a request's page size never decides how many callers get.
+//! Paged Query and Scan: follows `LastEvaluatedKey`, keeps the items the
+//! core's filter accepts (its TTL rule included, evaluated by the core on
+//! each item) and stops at exactly `limit` matches. DynamoDB applies `Limit`
+//! before filters and pages at 1 MB, so a request's page size never decides
+//! how many callers get.
 
+use affine_db_core::cond::Cond;
 use affine_db_core::{Error, Item, Result};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
@@ -74,18 +76,14 @@ impl Pager {
     }
 }
 
-/// Every live (at `now_s`, when given) item of `request` that `keep`
-/// accepts, in the store's order, at most `limit`.
-pub async fn collect<F>(
+/// Every item of `request` that `filter` accepts, in the store's order, at
+/// most `limit`.
+pub async fn collect(
     request: Request,
     what: &str,
-    now_s: Option<i64>,
+    filter: &Cond,
     limit: Option<usize>,
-    mut keep: F,
-) -> Result<Vec<Item>>
-where
-    F: FnMut(&Item) -> Result<bool>,
-{
+) -> Result<Vec<Item>> {
     let mut out = Vec::new();
     if limit == Some(0) {
         return Ok(out);
@@ -93,7 +91,7 @@ where
     let mut pager = Pager::new(request, what);
     while let Some(page) = pager.next_page().await? {
         for item in page {
-            if now_s.is_some_and(|now| !convert::is_live(&item, now)) || !keep(&item)? {
+            if !filter.eval(Some(&item)) {
                 continue;
             }
             out.push(item);

@@ -4,9 +4,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use affine_db_core::cond::Cond;
 use affine_db_core::dictionaries;
+use affine_db_core::rules::samples as rules;
 use affine_db_core::schema::{ENV_TIMESTAMP_INDEX, PK, SK};
-use affine_db_core::tables::samples::{env_order, miner_order};
+use affine_db_core::tables::samples::{BY_ENV, BY_MINER};
 use affine_db_core::{
     keys, Attr, Conversation, Error, Item, MinerSamplesQuery, NewSample, Result, Sample, SampleKey,
     SampleStore, Table,
@@ -20,6 +22,7 @@ use crate::DynamoBackend;
 
 const T: Table = Table::SampleResults;
 const CONVERSATION: &str = "conversation_compressed";
+const TIMESTAMP: &str = "timestamp";
 
 /// Every attribute of a sample item except the conversation.
 fn without_conversation() -> Vec<&'static str> {
@@ -66,33 +69,26 @@ impl DynamoBackend {
         Ok(())
     }
 
-    /// Keys (and timestamps) of a partition's samples before `before_ms`.
+    /// Keys of a partition's samples before `before_ms`.
     async fn keys_before(
         &self,
         hotkey: &str,
         revision: &str,
         before_ms: i64,
     ) -> Result<Vec<(String, String)>> {
-        keys::validate_part("miner_hotkey", hotkey)?;
-        keys::validate_part("model_revision", revision)?;
+        let pk = rules::owner(hotkey, revision)?;
         let name = self.table_name(T);
         let b = self
             .client
             .query()
             .table_name(name)
             .key_condition_expression("pk = :pk AND begins_with(sk, :env)")
-            .expression_attribute_values(
-                ":pk",
-                convert::s(keys::miner_revision_pk(hotkey, revision)),
-            )
-            .expression_attribute_values(":env", convert::s("ENV#"))
+            .expression_attribute_values(":pk", convert::s(pk))
+            .expression_attribute_values(":env", convert::s(keys::sample_sk_prefix()))
             .consistent_read(true);
-        let b = query::project_query(b, &[PK, SK]);
-        let items = query::collect(Request::Query(b), name, None, None, |i| {
-            let key = SampleKey::from_keys(query::str_attr(i, PK)?, query::str_attr(i, SK)?)?;
-            Ok(key.timestamp < before_ms)
-        })
-        .await?;
+        let b = query::project_query(b, &[PK, SK, TIMESTAMP]);
+        let items =
+            query::collect(Request::Query(b), name, &rules::before(before_ms), None).await?;
         items
             .iter()
             .map(|i| convert::item_key(i).ok_or_else(|| DynamoBackend::corrupt_key(T)))
@@ -148,8 +144,7 @@ impl SampleStore for DynamoBackend {
         model_revision: &str,
         q: &MinerSamplesQuery,
     ) -> Result<Vec<Sample>> {
-        keys::validate_part("miner_hotkey", miner_hotkey)?;
-        keys::validate_part("model_revision", model_revision)?;
+        let pk = rules::owner(miner_hotkey, model_revision)?;
         if let Some(env) = &q.env {
             keys::validate_part("env", env)?;
         }
@@ -157,10 +152,9 @@ impl SampleStore for DynamoBackend {
             return Ok(Vec::new());
         }
         let name = self.table_name(T);
-        let pk = keys::miner_revision_pk(miner_hotkey, model_revision);
         let prefix = match &q.env {
             Some(env) => keys::sample_sk_env_prefix(env),
-            None => "ENV#".to_string(),
+            None => keys::sample_sk_prefix(),
         };
         let b = self
             .client
@@ -172,22 +166,22 @@ impl SampleStore for DynamoBackend {
             .consistent_read(true);
         let include = q.conversation == Conversation::Include;
         let mut items = if q.env.is_some() {
-            // One env: the sort key order is miner_order, so the limit applies while paging.
+            // One env: the sort key order is BY_MINER, so the limit applies while paging.
             let b = b.scan_index_forward(!q.newest_first);
             let b = if include {
                 b
             } else {
                 query::project_query(b, &without_conversation())
             };
-            query::collect(Request::Query(b), name, None, q.limit, |_| Ok(true)).await?
+            query::collect(Request::Query(b), name, &Cond::True, q.limit).await?
         } else {
             let b = query::project_query(b, &without_conversation());
-            let items = query::collect(Request::Query(b), name, None, None, |_| Ok(true)).await?;
+            let items = query::collect(Request::Query(b), name, &Cond::True, None).await?;
             let mut pairs = items
                 .into_iter()
                 .map(|i| Ok((Sample::from_item(&i, None)?, i)))
                 .collect::<Result<Vec<_>>>()?;
-            pairs.sort_by(|a, b| miner_order(&a.0, &b.0));
+            pairs.sort_by(|a, b| BY_MINER.compare(&a.0, &b.0));
             if q.newest_first {
                 pairs.reverse();
             }
@@ -217,9 +211,10 @@ impl SampleStore for DynamoBackend {
         conversation: Conversation,
     ) -> Result<Vec<Sample>> {
         keys::validate_part("env", env)?;
-        if start_ms > end_ms || limit == Some(0) {
+        if rules::range_is_empty(start_ms, end_ms) || limit == Some(0) {
             return Ok(Vec::new());
         }
+        let filter = rules::in_env_range(env, start_ms, end_ms);
         let name = self.table_name(T);
         let b = self
             .client
@@ -233,11 +228,14 @@ impl SampleStore for DynamoBackend {
             .expression_attribute_values(":start", convert::n(start_ms))
             .expression_attribute_values(":end", convert::n(end_ms));
         // The index orders by timestamp only: read past the limit until the
-        // timestamp changes, so ties are broken by env_order, not by the index.
+        // timestamp changes, so ties are broken by BY_ENV, not by the index.
         let mut pager = query::Pager::new(Request::Query(b), name);
         let mut pairs: Vec<(Sample, Item)> = Vec::new();
         'pages: while let Some(page) = pager.next_page().await? {
             for item in page {
+                if !filter.eval(Some(&item)) {
+                    continue;
+                }
                 let sample = Sample::from_item(&item, None)?;
                 if let Some(l) = limit {
                     if pairs.len() >= l && pairs[l - 1].0.timestamp < sample.timestamp {
@@ -247,7 +245,7 @@ impl SampleStore for DynamoBackend {
                 pairs.push((sample, item));
             }
         }
-        pairs.sort_by(|a, b| env_order(&a.0, &b.0));
+        pairs.sort_by(|a, b| BY_ENV.compare(&a.0, &b.0));
         if let Some(l) = limit {
             pairs.truncate(l);
         }

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 
+use affine_db_core::cond::Cond;
+use affine_db_core::rules::scores as rules;
 use affine_db_core::schema::{LATEST_BLOCK_INDEX, PK, SK};
 use affine_db_core::tables::scores::{
-    block_visible, latest_of, snapshot_header, validate_block, validate_snapshot, LatestScores,
-    Score, ScoreStore, SNAPSHOT_COMPLETE, SNAPSHOT_WRITING,
+    block_visible, latest_of, validate_block, LatestScores, Score, ScoreStore, BY_HOTKEY,
 };
-use affine_db_core::{keys, ttl, Attr, Result, Table};
+use affine_db_core::{keys, Attr, Result, Table};
 use async_trait::async_trait;
 
 use crate::batch::{self, WriteOp};
@@ -39,14 +40,13 @@ impl DynamoBackend {
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", convert::s(keys::score_pk(block)))
             .consistent_read(true);
-        let mut rows = query::collect(Request::Query(b), name, Some(self.now_s()), None, |i| {
-            Ok(!matches!(i.get(SK), Some(Attr::S(s)) if s == keys::SNAPSHOT_SK))
-        })
-        .await?
-        .iter()
-        .map(Score::from_item)
-        .collect::<Result<Vec<_>>>()?;
-        rows.sort_by(|a, b| a.miner_hotkey.cmp(&b.miner_hotkey));
+        let filter = rules::block_rows(block, self.now_s());
+        let mut rows = query::collect(Request::Query(b), name, &filter, None)
+            .await?
+            .iter()
+            .map(Score::from_item)
+            .collect::<Result<Vec<_>>>()?;
+        BY_HOTKEY.sort(&mut rows, false);
         Ok(rows)
     }
 
@@ -67,8 +67,12 @@ impl DynamoBackend {
             .scan_index_forward(false);
         let mut seen = BTreeSet::new();
         let mut pager = Pager::new(Request::Query(b), name);
+        let indexed = rules::indexed_rows(self.now_s());
         while let Some(page) = pager.next_page().await? {
             for item in page {
+                if !indexed.eval(Some(&item)) {
+                    continue;
+                }
                 let block = match item.get("block_number") {
                     Some(Attr::N(v)) => v.parse::<i64>().ok(),
                     _ => None,
@@ -97,65 +101,34 @@ impl DynamoBackend {
 #[async_trait]
 impl ScoreStore for DynamoBackend {
     async fn save_score(&self, score: Score) -> Result<()> {
-        score.validate()?;
-        let expires = ttl::expires_at(self.now_s(), ttl::SCORE_TTL_DAYS);
-        self.put(T, &score.to_item(expires)).await
+        self.put(T, &rules::save_item(&score, self.now_s())?).await
     }
 
     async fn save_snapshot(&self, block_number: i64, scores: Vec<Score>) -> Result<()> {
-        validate_snapshot(block_number, &scores)?;
-        let now = self.now_s();
-        let expires = ttl::expires_at(now, ttl::SCORE_TTL_DAYS);
-        let calculated_at = scores.iter().map(|s| s.calculated_at).max().unwrap_or(now);
-        let count = scores.len();
+        let plan = rules::snapshot(block_number, &scores, self.now_s())?;
         let name = self.table_name(T);
-        let pk = keys::score_pk(block_number);
         // One snapshot of a block at a time in this process (see lock_item).
-        let _guard = self.lock_item(T, &pk, keys::SNAPSHOT_SK).await;
-        self.put(
-            T,
-            &snapshot_header(
-                block_number,
-                SNAPSHOT_WRITING,
-                count,
-                calculated_at,
-                expires,
-            ),
-        )
-        .await?;
-        let keep: BTreeSet<String> = scores
-            .iter()
-            .map(|s| keys::score_sk(&s.miner_hotkey))
-            .collect();
+        let _guard = self.lock_item(T, &plan.pk, keys::SNAPSHOT_SK).await;
+        self.put(T, &plan.writing).await?;
         let b = self
             .client
             .query()
             .table_name(name)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", convert::s(&pk))
+            .expression_attribute_values(":pk", convert::s(&plan.pk))
             .consistent_read(true);
         let b = query::project_query(b, &[PK, SK]);
-        let existing = query::collect(Request::Query(b), name, None, None, |_| Ok(true)).await?;
+        let existing = query::collect(Request::Query(b), name, &Cond::True, None).await?;
         let mut ops = Vec::new();
         for item in &existing {
             let sk = query::str_attr(item, SK)?;
-            if sk != keys::SNAPSHOT_SK && !keep.contains(sk) {
-                ops.push(WriteOp::Delete(pk.clone(), sk.to_string()));
+            if plan.replaces(sk) {
+                ops.push(WriteOp::Delete(plan.pk.clone(), sk.to_string()));
             }
         }
-        ops.extend(scores.iter().map(|s| WriteOp::Put(s.to_item(expires))));
+        ops.extend(plan.rows.iter().cloned().map(WriteOp::Put));
         batch::write(&self.client, name, ops).await?;
-        self.put(
-            T,
-            &snapshot_header(
-                block_number,
-                SNAPSHOT_COMPLETE,
-                count,
-                calculated_at,
-                expires,
-            ),
-        )
-        .await
+        self.put(T, &plan.complete).await
     }
 
     async fn get_scores_at_block(&self, block_number: i64) -> Result<Vec<Score>> {

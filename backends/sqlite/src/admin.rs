@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor};
 use affine_db_core::schema::Table;
-use affine_db_core::{Admin, Capabilities, Error, Item, Result, ScanPage};
+use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Result, ScanPage};
 use async_trait::async_trait;
 use rusqlite::params;
 
-use crate::db::{self, ident, SqlResult};
-use crate::row::{self, live, Cols};
+use crate::db::{self, SqlResult};
+use crate::row::{self, Cols};
 use crate::SqliteBackend;
 
 /// Rows written per raw batch statement group (one transaction per call).
@@ -20,16 +21,7 @@ fn cursor_of(item: &Item) -> Result<String> {
         Some(affine_db_core::Attr::S(s)) => Ok(s.clone()),
         _ => Err(Error::corrupt(format!("row without a string {k}"))),
     };
-    Ok(serde_json::json!([key("pk")?, key("sk")?]).to_string())
-}
-
-fn parse_cursor(cursor: &str) -> Result<(String, String)> {
-    serde_json::from_str::<(String, String)>(cursor).map_err(|_| {
-        Error::invalid(
-            "cursor",
-            "not a cursor returned by scan_page; start without one",
-        )
-    })
+    Ok(scan_cursor(&key("pk")?, &key("sk")?))
 }
 
 #[async_trait]
@@ -82,18 +74,8 @@ impl Admin for SqliteBackend {
             .read(move |tx| {
                 let mut out = BTreeMap::new();
                 for table in Table::ALL {
-                    let n: i64 = tx
-                        .query_row(
-                            &format!(
-                                "SELECT COUNT(*) FROM {} WHERE {}",
-                                ident(table.name()),
-                                live(table, 1)
-                            ),
-                            params![now],
-                            |r| r.get(0),
-                        )
-                        .db()?;
-                    out.insert(table, u64::try_from(n).unwrap_or_default());
+                    let n = row::count(tx, table, &ttl::unexpired(table, now))?;
+                    out.insert(table, n as u64);
                 }
                 Ok(out)
             })
@@ -106,19 +88,7 @@ impl Admin for SqliteBackend {
             .write_tx(move |tx| {
                 let mut purged = 0u64;
                 for table in Table::ALL {
-                    if let Some(ttl) = table.def().ttl {
-                        let n = tx
-                            .execute(
-                                &format!(
-                                    "DELETE FROM {} WHERE {} <= ?1",
-                                    ident(table.name()),
-                                    ident(ttl)
-                                ),
-                                params![now],
-                            )
-                            .db()?;
-                        purged += n as u64;
-                    }
+                    purged += row::delete_where(tx, table, &ttl::expired(table, now))? as u64;
                 }
                 Ok(purged)
             })
@@ -131,10 +101,8 @@ impl Admin for SqliteBackend {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<ScanPage> {
-        if limit == 0 {
-            return Err(Error::invalid("limit", "must be at least 1"));
-        }
-        let after = cursor.as_deref().map(parse_cursor).transpose()?;
+        check_scan_limit(limit)?;
+        let after = cursor.as_deref().map(parse_scan_cursor).transpose()?;
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
         let mut items = self
             .db

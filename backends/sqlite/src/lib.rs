@@ -12,9 +12,12 @@
 //! `BEGIN IMMEDIATE` transaction, so they are atomic also against other
 //! processes) or on a small pool of read connections.
 //!
-//! TTL: an item whose `ttl` is at or before the clock's now is invisible to
-//! every operation (`ttl > now` in SQL); [`affine_db_core::Admin::purge_expired`]
-//! deletes such rows.
+//! Rules are the core's: state changes are [`affine_db_core::mutation::Rule`]s
+//! run inside one transaction (`mutate`), filters and orderings are the
+//! core's [`affine_db_core::cond::Cond`]s and [`affine_db_core::order::Order`]s
+//! turned into SQL (`sql`), TTL is [`affine_db_core::ttl`]'s rule (an item
+//! whose numeric `ttl` is at or before the clock's now is invisible to every
+//! operation); [`affine_db_core::Admin::purge_expired`] deletes such rows.
 
 #![warn(missing_docs)]
 
@@ -28,10 +31,12 @@ mod config;
 mod db;
 mod logs;
 mod miners;
+mod mutate;
 mod retention;
 mod row;
 mod samples;
 mod scores;
+mod sql;
 mod tasks;
 
 pub use db::{OpenMode, APPLICATION_ID, BUSY_TIMEOUT, SCHEMA_VERSION};

@@ -1,33 +1,37 @@
-//! `execution_logs` on SQLite.
+//! `execution_logs` on SQLite: the core's filters and orderings
+//! ([`affine_db_core::rules::logs`]) as SQL.
 
+use affine_db_core::cond::Cond;
 use affine_db_core::keys;
+use affine_db_core::rules::logs as rules;
 use affine_db_core::schema::Table;
 use affine_db_core::tables::logs::{
     execution_stats, summarize_errors, ErrorSummary, ExecutionLog, ExecutionStats, LogStatus,
-    LogStore, NewLog,
+    LogStore, NewLog, NEWEST_FIRST,
 };
 use affine_db_core::Result;
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
 
-use crate::row::{self, live, sql_limit, Cols};
+use crate::row::{self, Cols};
+use crate::sql::order_by;
 use crate::SqliteBackend;
 
 const T: Table = Table::ExecutionLogs;
 
-fn query_logs(
-    conn: &Connection,
-    tail: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<ExecutionLog>> {
-    let cols = Cols::all(T);
-    cols.query(conn, &cols.select(tail), params)?
-        .iter()
-        .map(ExecutionLog::from_item)
-        .collect()
-}
-
 impl SqliteBackend {
+    /// A miner's logs that `filter` accepts, newest first, at most `limit`.
+    async fn logs(&self, filter: Cond, limit: Option<usize>) -> Result<Vec<ExecutionLog>> {
+        self.db
+            .read(move |tx| {
+                let order = order_by(&NEWEST_FIRST, false);
+                row::select(tx, &Cols::all(T), &filter, Some(&order), limit)?
+                    .iter()
+                    .map(ExecutionLog::from_item)
+                    .collect()
+            })
+            .await
+    }
+
     /// Live logs of a miner, newest first, optionally filtered and limited.
     async fn recent_logs(
         &self,
@@ -36,43 +40,17 @@ impl SqliteBackend {
         limit: Option<usize>,
     ) -> Result<Vec<ExecutionLog>> {
         keys::validate_part("miner_hotkey", miner_hotkey)?;
-        let pk = keys::miner_pk(miner_hotkey);
-        let status = status.map(LogStatus::as_str);
-        let limit = sql_limit(limit);
-        let now = self.now_s();
-        self.db
-            .read(move |tx| {
-                query_logs(
-                    tx,
-                    &format!(
-                        "WHERE \"pk\" = ?1 AND (?2 IS NULL OR \"status\" = ?2) AND {} \
-                         ORDER BY \"sk\" DESC LIMIT ?4",
-                        live(T, 3)
-                    ),
-                    params![pk, status, now, limit],
-                )
-            })
-            .await
+        let filter = rules::of_miner(miner_hotkey, status, self.now_s());
+        self.logs(filter, limit).await
     }
 
-    /// Live logs of a miner with `timestamp >= now - window_s`.
+    /// Live logs of a miner in the window of `window_s` seconds ending now.
     async fn window_logs(&self, miner_hotkey: &str, window_s: i64) -> Result<Vec<ExecutionLog>> {
         keys::validate_part("miner_hotkey", miner_hotkey)?;
-        let pk = keys::miner_pk(miner_hotkey);
         let now = self.now_s();
-        let since = now.saturating_sub(window_s);
-        self.db
-            .read(move |tx| {
-                query_logs(
-                    tx,
-                    &format!(
-                        "WHERE \"pk\" = ?1 AND \"timestamp\" >= ?2 AND {} ORDER BY \"sk\" DESC",
-                        live(T, 3)
-                    ),
-                    params![pk, since, now],
-                )
-            })
-            .await
+        let filter = rules::of_miner(miner_hotkey, None, now)
+            .and(rules::since(rules::window_start(now, window_s)));
+        self.logs(filter, None).await
     }
 }
 
@@ -98,7 +76,7 @@ impl LogStore for SqliteBackend {
         let logs = self
             .recent_logs(miner_hotkey, None, Some(threshold))
             .await?;
-        Ok(logs.len() == threshold && logs.iter().all(|l| l.status == LogStatus::Failed))
+        Ok(rules::consecutive_errors(&logs, threshold))
     }
 
     async fn get_error_summary(&self, miner_hotkey: &str, window_s: i64) -> Result<ErrorSummary> {

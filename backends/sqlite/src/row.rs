@@ -4,18 +4,20 @@
 //! NULL, left out of the item on read. Table code converts records with the
 //! core's `to_item`/`from_item` and talks to SQLite only through here.
 
+use affine_db_core::cond::Cond;
 use affine_db_core::item::{check_item, format_f64, Attr, Item};
 use affine_db_core::schema::{AttrDef, AttrType, Table, PK, SK};
-use affine_db_core::{Error, Result};
+use affine_db_core::{ttl, Error, Result};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Params, Row};
 
 use crate::db::{ident, SqlResult};
+use crate::sql;
 
 /// The columns a statement selects or returns: `pk`, `sk`, then attributes.
 #[derive(Debug, Clone)]
 pub(crate) struct Cols {
-    table: Table,
+    pub(crate) table: Table,
     attrs: Vec<&'static AttrDef>,
     list: String,
 }
@@ -258,18 +260,17 @@ pub(crate) fn put_item(conn: &Connection, table: Table, item: &Item) -> Result<(
     put_row(conn, table, row)
 }
 
-/// The SQL condition "this row is live at `?{param}`" of `table`: `ttl >
-/// now` (rows without a ttl live forever). For tables without TTL it is
-/// always true, but still names the parameter so every call binds the same
-/// parameters.
-pub(crate) fn live(table: Table, param: usize) -> String {
-    match table.def().ttl {
-        Some(ttl) => format!("({0} IS NULL OR {0} > ?{param})", ident(ttl)),
-        None => format!("(?{param} IS NOT NULL)"),
-    }
+/// The item at (`pk`, `sk`), live or not.
+pub(crate) fn get_raw(conn: &Connection, table: Table, pk: &str, sk: &str) -> Result<Option<Item>> {
+    let cols = Cols::all(table);
+    let sql = cols.select("WHERE \"pk\" = ?1 AND \"sk\" = ?2");
+    Ok(cols
+        .query(conn, &sql, rusqlite::params![pk, sk])?
+        .into_iter()
+        .next())
 }
 
-/// The live item at (`pk`, `sk`), if any.
+/// The live item at (`pk`, `sk`), if any (the core's TTL rule).
 pub(crate) fn get_item(
     conn: &Connection,
     table: Table,
@@ -277,15 +278,62 @@ pub(crate) fn get_item(
     sk: &str,
     now_s: i64,
 ) -> Result<Option<Item>> {
-    let cols = Cols::all(table);
-    let sql = cols.select(&format!(
-        "WHERE \"pk\" = ?1 AND \"sk\" = ?2 AND {}",
-        live(table, 3)
-    ));
-    Ok(cols
-        .query(conn, &sql, rusqlite::params![pk, sk, now_s])?
-        .into_iter()
-        .next())
+    Ok(get_raw(conn, table, pk, sk)?.filter(|i| ttl::is_live_item(table, i, now_s)))
+}
+
+/// The rows of `cols`' table that `cond` accepts, in `order` (an
+/// `ORDER BY` clause from [`crate::sql::order_by`]), at most `limit`.
+pub(crate) fn select(
+    conn: &Connection,
+    cols: &Cols,
+    cond: &Cond,
+    order: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Vec<Item>> {
+    let mut w = sql::condition(cols.table, cond)?;
+    let mut tail = format!("WHERE {}", w.text);
+    if let Some(o) = order {
+        tail.push(' ');
+        tail.push_str(o);
+    }
+    if let Some(l) = limit {
+        tail.push_str(" LIMIT ?");
+        w.params
+            .push(Value::Integer(i64::try_from(l).unwrap_or(i64::MAX)));
+    }
+    cols.query(
+        conn,
+        &cols.select(&tail),
+        rusqlite::params_from_iter(w.params),
+    )
+}
+
+/// How many rows of `table` `cond` accepts.
+pub(crate) fn count(conn: &Connection, table: Table, cond: &Cond) -> Result<usize> {
+    let w = sql::condition(table, cond)?;
+    let n: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM {} WHERE {}",
+            ident(table.name()),
+            w.text
+        ))
+        .db()?
+        .query_row(rusqlite::params_from_iter(w.params), |r| r.get(0))
+        .db()?;
+    Ok(usize::try_from(n).unwrap_or_default())
+}
+
+/// Deletes the rows of `table` that `cond` accepts; how many.
+pub(crate) fn delete_where(conn: &Connection, table: Table, cond: &Cond) -> Result<usize> {
+    let w = sql::condition(table, cond)?;
+    conn.prepare_cached(&format!(
+        "DELETE FROM {} WHERE {}",
+        ident(table.name()),
+        w.text
+    ))
+    .db()?
+    .execute(rusqlite::params_from_iter(w.params))
+    .db()
 }
 
 /// Deletes the item at (`pk`, `sk`), live or not; whether there was one.
@@ -299,14 +347,10 @@ pub(crate) fn delete_item(conn: &Connection, table: Table, pk: &str, sk: &str) -
     Ok(stmt.execute(rusqlite::params![pk, sk]).db()? > 0)
 }
 
-/// The SQL `LIMIT` value of an optional limit (`-1`: none).
-pub(crate) fn sql_limit(limit: Option<usize>) -> i64 {
-    limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use affine_db_core::keys;
 
     fn roundtrip(table: Table, item: &Item) -> Item {
         let conn = Connection::open_in_memory().unwrap();
@@ -319,8 +363,8 @@ mod tests {
     #[test]
     fn every_type_round_trips() {
         let mut item = Item::new();
-        item.insert("pk".into(), Attr::s("SCORE#5"));
-        item.insert("sk".into(), Attr::s("MINER#a"));
+        item.insert("pk".into(), Attr::S(keys::score_pk(5)));
+        item.insert("sk".into(), Attr::S(keys::score_sk("a")));
         item.insert("block_number".into(), Attr::int(5));
         item.insert("overall_score".into(), Attr::float(0.1));
         item.insert("average_score".into(), Attr::float(1.0));
@@ -357,8 +401,8 @@ mod tests {
             ),
         ] {
             let mut item = Item::new();
-            item.insert("pk".into(), Attr::s("CONFIG"));
-            item.insert("sk".into(), Attr::s("PARAM#x"));
+            item.insert("pk".into(), Attr::s(keys::CONFIG_PK));
+            item.insert("sk".into(), Attr::S(keys::config_sk("x")));
             item.insert("param_value".into(), value.clone());
             let back = roundtrip(Table::SystemConfig, &item);
             assert_eq!(back.get("param_value"), Some(&value));
@@ -373,8 +417,8 @@ mod tests {
     #[test]
     fn wrong_types_and_unknown_attributes_are_rejected() {
         let mut item = Item::new();
-        item.insert("pk".into(), Attr::s("CONFIG"));
-        item.insert("sk".into(), Attr::s("PARAM#x"));
+        item.insert("pk".into(), Attr::s(keys::CONFIG_PK));
+        item.insert("sk".into(), Attr::S(keys::config_sk("x")));
         item.insert("version".into(), Attr::s("one"));
         assert!(matches!(
             to_row(Table::SystemConfig, &item),

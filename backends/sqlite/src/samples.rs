@@ -1,16 +1,19 @@
-//! `sample_results` on SQLite.
+//! `sample_results` on SQLite: the core's filters and orderings
+//! ([`affine_db_core::rules::samples`], [`BY_MINER`], [`BY_ENV`]) as SQL.
 
+use affine_db_core::cond::Cond;
 use affine_db_core::keys;
-use affine_db_core::schema::Table;
+use affine_db_core::rules::samples as rules;
+use affine_db_core::schema::{Table, PK, SK};
 use affine_db_core::tables::samples::{
-    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore,
+    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore, BY_ENV, BY_MINER,
 };
 use affine_db_core::{dictionaries, Result};
 use async_trait::async_trait;
-use rusqlite::params;
 
 use crate::db::SqlResult;
-use crate::row::{self, sql_limit, Cols};
+use crate::row::{self, Cols};
+use crate::sql::order_by;
 use crate::SqliteBackend;
 
 const T: Table = Table::SampleResults;
@@ -21,11 +24,6 @@ fn cols(conversation: Conversation) -> Cols {
         Conversation::Include => Cols::all(T),
         Conversation::Skip => Cols::without(T, &[CONVERSATION]),
     }
-}
-
-fn validate_owner(miner_hotkey: &str, model_revision: &str) -> Result<()> {
-    keys::validate_part("miner_hotkey", miner_hotkey)?;
-    keys::validate_part("model_revision", model_revision)
 }
 
 #[async_trait]
@@ -73,8 +71,8 @@ impl SampleStore for SqliteBackend {
         let items = self
             .db
             .read(move |tx| {
-                let sql = cols.select("WHERE \"pk\" = ?1 AND \"sk\" = ?2");
-                cols.query(tx, &sql, params![pk, sk])
+                let key = Cond::eq_s(PK, pk).and(Cond::eq_s(SK, sk));
+                row::select(tx, &cols, &key, None, None)
             })
             .await?;
         Ok(
@@ -91,24 +89,17 @@ impl SampleStore for SqliteBackend {
         model_revision: &str,
         query: &MinerSamplesQuery,
     ) -> Result<Vec<Sample>> {
-        validate_owner(miner_hotkey, model_revision)?;
+        let pk = rules::owner(miner_hotkey, model_revision)?;
         if let Some(env) = &query.env {
             keys::validate_part("env", env)?;
         }
-        let pk = keys::miner_revision_pk(miner_hotkey, model_revision);
-        let env = query.env.clone();
-        let limit = sql_limit(query.limit);
-        let dir = if query.newest_first { "DESC" } else { "ASC" };
+        let filter = rules::of_owner(&pk, query.env.as_deref());
+        let order = order_by(&BY_MINER, query.newest_first);
+        let limit = query.limit;
         let cols = cols(query.conversation);
         let items = self
             .db
-            .read(move |tx| {
-                let sql = cols.select(&format!(
-                    "WHERE \"pk\" = ?1 AND (?2 IS NULL OR \"env\" = ?2) \
-                     ORDER BY \"timestamp\" {dir}, \"env\" {dir}, \"sample_id\" {dir} LIMIT ?3"
-                ));
-                cols.query(tx, &sql, params![pk, env, limit])
-            })
+            .read(move |tx| row::select(tx, &cols, &filter, Some(&order), limit))
             .await?;
         dictionaries::decode_samples(&self.codec, self, &items, query.conversation).await
     }
@@ -122,19 +113,12 @@ impl SampleStore for SqliteBackend {
         conversation: Conversation,
     ) -> Result<Vec<Sample>> {
         keys::validate_part("env", env)?;
-        let env = env.to_string();
-        let limit = sql_limit(limit);
+        let filter = rules::in_env_range(env, start_ms, end_ms);
+        let order = order_by(&BY_ENV, false);
         let cols = cols(conversation);
         let items = self
             .db
-            .read(move |tx| {
-                let sql = cols.select(
-                    "WHERE \"env\" = ?1 AND \"timestamp\" >= ?2 AND \"timestamp\" <= ?3 \
-                     ORDER BY \"timestamp\", \"miner_hotkey\", \"model_revision\", \"sample_id\" \
-                     LIMIT ?4",
-                );
-                cols.query(tx, &sql, params![env, start_ms, end_ms, limit])
-            })
+            .read(move |tx| row::select(tx, &cols, &filter, Some(&order), limit))
             .await?;
         dictionaries::decode_samples(&self.codec, self, &items, conversation).await
     }
@@ -145,16 +129,10 @@ impl SampleStore for SqliteBackend {
         model_revision: &str,
         before_ms: i64,
     ) -> Result<usize> {
-        validate_owner(miner_hotkey, model_revision)?;
-        let pk = keys::miner_revision_pk(miner_hotkey, model_revision);
+        let pk = rules::owner(miner_hotkey, model_revision)?;
+        let filter = rules::of_owner(&pk, None).and(rules::before(before_ms));
         self.db
-            .write_tx(move |tx| {
-                tx.execute(
-                    "DELETE FROM \"sample_results\" WHERE \"pk\" = ?1 AND \"timestamp\" < ?2",
-                    params![pk, before_ms],
-                )
-                .db()
-            })
+            .write_tx(move |tx| row::delete_where(tx, T, &filter))
             .await
     }
 
@@ -164,20 +142,9 @@ impl SampleStore for SqliteBackend {
         model_revision: &str,
         before_ms: i64,
     ) -> Result<usize> {
-        validate_owner(miner_hotkey, model_revision)?;
-        let pk = keys::miner_revision_pk(miner_hotkey, model_revision);
-        let n: i64 = self
-            .db
-            .read(move |tx| {
-                tx.query_row(
-                    "SELECT COUNT(*) FROM \"sample_results\" WHERE \"pk\" = ?1 AND \"timestamp\" < ?2",
-                    params![pk, before_ms],
-                    |r| r.get(0),
-                )
-                .db()
-            })
-            .await?;
-        Ok(usize::try_from(n).unwrap_or_default())
+        let pk = rules::owner(miner_hotkey, model_revision)?;
+        let filter = rules::of_owner(&pk, None).and(rules::before(before_ms));
+        self.db.read(move |tx| row::count(tx, T, &filter)).await
     }
 
     async fn list_sample_owners(&self) -> Result<Vec<(String, String)>> {

@@ -1,20 +1,23 @@
 //! `scores` on SQLite. A snapshot is written in one transaction (readers
 //! never see it half-written), but with the same header items as on
-//! DynamoDB, so both backends store the same items; readers honour
-//! [`block_visible`] for headers that say `writing` (imported data).
+//! DynamoDB ([`affine_db_core::rules::scores::snapshot`]), so both backends
+//! store the same items; readers honour [`block_visible`] for headers that
+//! say `writing` (imported data).
 
+use affine_db_core::cond::Cond;
 use affine_db_core::keys;
-use affine_db_core::schema::Table;
+use affine_db_core::rules::scores as rules;
+use affine_db_core::schema::{Table, PK, SK};
 use affine_db_core::tables::scores::{
-    block_visible, latest_of, snapshot_header, validate_block, validate_snapshot, LatestScores,
-    Score, ScoreStore, SNAPSHOT_COMPLETE, SNAPSHOT_WRITING,
+    block_visible, latest_of, validate_block, LatestScores, Score, ScoreStore, BY_HOTKEY,
 };
-use affine_db_core::{ttl, Result};
+use affine_db_core::{Attr, Result};
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
-use crate::db::SqlResult;
-use crate::row::{self, live, Cols};
+use crate::db::{ident, SqlResult};
+use crate::row::{self, Cols};
+use crate::sql::{self, order_by};
 use crate::SqliteBackend;
 
 const T: Table = Table::Scores;
@@ -27,15 +30,13 @@ fn visible(conn: &Connection, block: i64, now_s: i64) -> Result<bool> {
 
 /// The live rows of `block` (without checking visibility), by hotkey.
 fn rows(conn: &Connection, block: i64, now_s: i64) -> Result<Vec<Score>> {
-    let cols = Cols::all(T);
-    let sql = cols.select(&format!(
-        "WHERE \"pk\" = ?1 AND \"sk\" <> ?2 AND {} ORDER BY \"miner_hotkey\", \"sk\"",
-        live(T, 3)
-    ));
-    cols.query(
+    let order = order_by(&BY_HOTKEY, false);
+    row::select(
         conn,
-        &sql,
-        params![keys::score_pk(block), keys::SNAPSHOT_SK, now_s],
+        &Cols::all(T),
+        &rules::block_rows(block, now_s),
+        Some(&order),
+        None,
     )?
     .iter()
     .map(Score::from_item)
@@ -44,18 +45,17 @@ fn rows(conn: &Connection, block: i64, now_s: i64) -> Result<Vec<Score>> {
 
 /// Blocks that have live rows, newest first, through the latest-block index.
 fn blocks_desc(conn: &Connection, now_s: i64) -> Result<Vec<i64>> {
+    let w = sql::condition(T, &rules::indexed_rows(now_s))?;
+    let block = ident("block_number");
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT DISTINCT \"block_number\" FROM \"scores\" \
-             WHERE \"latest_marker\" = ?1 AND \"sk\" <> ?2 AND {} ORDER BY \"block_number\" DESC",
-            live(T, 3)
+            "SELECT DISTINCT {block} FROM {} WHERE {} ORDER BY {block} DESC",
+            ident(T.name()),
+            w.text
         ))
         .db()?;
     let rows = stmt
-        .query_map(
-            params![keys::LATEST_MARKER, keys::SNAPSHOT_SK, now_s],
-            |r| r.get(0),
-        )
+        .query_map(rusqlite::params_from_iter(w.params), |r| r.get(0))
         .db()?;
     rows.collect::<rusqlite::Result<Vec<i64>>>().db()
 }
@@ -77,63 +77,29 @@ fn visible_blocks(conn: &Connection, now_s: i64, n: usize) -> Result<Vec<i64>> {
 #[async_trait]
 impl ScoreStore for SqliteBackend {
     async fn save_score(&self, score: Score) -> Result<()> {
-        score.validate()?;
-        let expires = ttl::expires_at(self.now_s(), ttl::SCORE_TTL_DAYS);
-        let r = row::to_row(T, &score.to_item(expires))?;
+        let r = row::to_row(T, &rules::save_item(&score, self.now_s())?)?;
         self.db.write_tx(move |tx| row::put_row(tx, T, r)).await
     }
 
     async fn save_snapshot(&self, block_number: i64, scores: Vec<Score>) -> Result<()> {
-        validate_snapshot(block_number, &scores)?;
-        let now = self.now_s();
-        let expires = ttl::expires_at(now, ttl::SCORE_TTL_DAYS);
-        let calculated_at = scores.iter().map(|s| s.calculated_at).max().unwrap_or(now);
-        let count = scores.len();
-        let writing = row::to_row(
-            T,
-            &snapshot_header(
-                block_number,
-                SNAPSHOT_WRITING,
-                count,
-                calculated_at,
-                expires,
-            ),
-        )?;
-        let complete = row::to_row(
-            T,
-            &snapshot_header(
-                block_number,
-                SNAPSHOT_COMPLETE,
-                count,
-                calculated_at,
-                expires,
-            ),
-        )?;
-        let new_rows = scores
+        let plan = rules::snapshot(block_number, &scores, self.now_s())?;
+        let writing = row::to_row(T, &plan.writing)?;
+        let complete = row::to_row(T, &plan.complete)?;
+        let new_rows = plan
+            .rows
             .iter()
-            .map(|s| row::to_row(T, &s.to_item(expires)))
+            .map(|r| row::to_row(T, r))
             .collect::<Result<Vec<_>>>()?;
-        let keep: Vec<String> = scores
-            .iter()
-            .map(|s| keys::score_sk(&s.miner_hotkey))
-            .collect();
-        let pk = keys::score_pk(block_number);
         self.db
             .write_tx(move |tx| {
                 row::put_row(tx, T, writing)?;
-                let existing: Vec<String> = {
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "SELECT \"sk\" FROM \"scores\" WHERE \"pk\" = ?1 AND \"sk\" <> ?2",
-                        )
-                        .db()?;
-                    let rows = stmt
-                        .query_map(params![pk, keys::SNAPSHOT_SK], |r| r.get(0))
-                        .db()?;
-                    rows.collect::<rusqlite::Result<_>>().db()?
-                };
-                for sk in existing.iter().filter(|sk| !keep.contains(sk)) {
-                    row::delete_item(tx, T, &pk, sk)?;
+                let block = Cond::eq_s(PK, &plan.pk);
+                for item in row::select(tx, &Cols::all(T), &block, None, None)? {
+                    if let Some(Attr::S(sk)) = item.get(SK) {
+                        if plan.replaces(sk) {
+                            row::delete_item(tx, T, &plan.pk, sk)?;
+                        }
+                    }
                 }
                 for r in new_rows {
                     row::put_row(tx, T, r)?;

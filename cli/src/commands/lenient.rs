@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use affine_db::item::{Item, ItemReader};
+use affine_db::item::Item;
 use affine_db::schema::{Table, PK, SK};
 use affine_db::{Error, Result, Store};
 use serde::Serialize;
@@ -104,15 +104,6 @@ pub fn key_of(item: &Item) -> (String, String) {
     (get(PK), get(SK))
 }
 
-/// Whether a raw item is live at `now_s` (no `ttl`: always; a `ttl` that
-/// cannot be read is left to the row's decoding to report).
-fn live(table: Table, item: &Item, now_s: i64) -> bool {
-    match ItemReader::new(table.name(), item).opt_i64("ttl") {
-        Ok(ttl) => affine_db::ttl::is_live_opt(ttl, now_s),
-        Err(_) => true,
-    }
-}
-
 /// The live raw items of `table` whose `(pk, sk)` `keep` accepts.
 pub async fn scan(
     store: &Store,
@@ -126,7 +117,7 @@ pub async fn scan(
         let page = store.admin.scan_page(table, cursor, 1000).await?;
         out.extend(page.items.into_iter().filter(|i| {
             let (pk, sk) = key_of(i);
-            keep(&pk, &sk) && live(table, i, now)
+            keep(&pk, &sk) && affine_db::ttl::is_live_item(table, i, now)
         }));
         match page.cursor {
             Some(c) => cursor = Some(c),

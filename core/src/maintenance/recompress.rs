@@ -29,7 +29,7 @@ use crate::schema::Table;
 use crate::store::Store;
 
 /// The sort key of the saved scan position.
-pub const STATE_SK: &str = "RECOMPRESS";
+pub const STATE_SK: &str = crate::keys::RECOMPRESS_SK;
 
 /// What to rewrite.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::item::{check_item_size, Attr, Item, ItemReader};
 use crate::keys;
+use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
 const TABLE: &str = "system_config";
@@ -396,6 +397,15 @@ impl ConfigParam {
         })
     }
 }
+
+/// The order of [`ConfigStore::list_all_configs`]: by name.
+pub static BY_NAME: Order<ConfigParam> = Order {
+    fields: &[Field {
+        attr: "param_name",
+        descending: false,
+        get: |p| Key::str(&p.param_name),
+    }],
+};
 
 /// Dynamic configuration.
 #[async_trait]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::item::{Attr, Item, ItemReader};
 use crate::keys;
+use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 use crate::ttl;
 
@@ -176,6 +177,15 @@ impl ExecutionLog {
     }
 }
 
+/// The order of a miner's logs: newest first by sort key (time, then id).
+pub static NEWEST_FIRST: Order<ExecutionLog> = Order {
+    fields: &[Field {
+        attr: SK,
+        descending: true,
+        get: |l| Key::Str(l.sk().into()),
+    }],
+};
+
 /// Failures of one miner in a window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ErrorSummary {
@@ -212,7 +222,7 @@ pub struct ExecutionStats {
 /// Builds the error summary of `logs` (any order) — shared by backends.
 pub fn summarize_errors(mut logs: Vec<ExecutionLog>) -> ErrorSummary {
     logs.retain(|l| l.status == LogStatus::Failed);
-    logs.sort_by_key(|l| std::cmp::Reverse(l.sk()));
+    NEWEST_FIRST.sort(&mut logs, false);
     let mut error_types = BTreeMap::new();
     for l in &logs {
         *error_types

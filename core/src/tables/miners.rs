@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::item::{Attr, Item, ItemReader};
 use crate::keys;
+use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
 const TABLE: &str = "miner_metadata";
@@ -129,14 +130,6 @@ pub struct MinerMetadata {
     pub consecutive_errors: i64,
 }
 
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
-
 impl MinerInfo {
     /// Checks the hotkey.
     pub fn validate(&self) -> Result<()> {
@@ -145,25 +138,23 @@ impl MinerInfo {
 
     /// The record after saving `self` over `existing` at `now_s`: metadata
     /// from `self`, statistics and pause state from `existing`, the earliest
-    /// `first_commit_block` of both.
-    pub fn merge(self, existing: Option<&MinerMetadata>, now_s: i64) -> MinerMetadata {
-        let base = existing.cloned().unwrap_or_default();
-        MinerMetadata {
-            first_commit_block: min_opt(base.first_commit_block, self.first_commit_block),
-            miner_hotkey: self.miner_hotkey,
-            uid: self.uid,
-            current_revision: self.current_revision,
-            model_hash: self.model_hash,
-            model_name: self.model_name,
-            chutes_slug: self.chutes_slug,
-            chutes_status: self.chutes_status,
-            chutes_last_checked: self.chutes_last_checked.unwrap_or(now_s),
-            last_commit_block: self.last_commit_block,
-            updated_at: now_s,
-            ..base
-        }
+    /// `first_commit_block` of both. This is the rule
+    /// [`rules::miners::save`](crate::rules::miners::save) evaluated in memory.
+    pub fn merge(self, existing: Option<&MinerMetadata>, now_s: i64) -> Result<MinerMetadata> {
+        let current = existing.map(MinerMetadata::to_item);
+        let (_, record) = crate::rules::miners::save(self, now_s)?.run(current.as_ref())?;
+        Ok(record)
     }
 }
+
+/// The order of [`MinerStore::get_all_miners`]: by hotkey.
+pub static BY_HOTKEY: Order<MinerMetadata> = Order {
+    fields: &[Field {
+        attr: "miner_hotkey",
+        descending: false,
+        get: |m| Key::str(&m.miner_hotkey),
+    }],
+};
 
 impl MinerMetadata {
     /// Partition key.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::item::{Attr, Item, ItemReader};
 use crate::keys;
+use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
 const TABLE: &str = "data_retention_policy";
@@ -86,7 +87,9 @@ impl RetentionPolicy {
     /// becoming protected and cleared when unprotected; `last_cleanup_at` kept.
     ///
     /// `since` (from [`RetentionStore::set_protected`]) overrides the
-    /// `protected_since` of a protected result.
+    /// `protected_since` of a protected result. This is the rule
+    /// [`rules::retention::write`](crate::rules::retention::write)
+    /// evaluated in memory.
     pub fn apply(
         existing: Option<&RetentionPolicy>,
         miner_hotkey: &str,
@@ -95,31 +98,28 @@ impl RetentionPolicy {
         retention_days: i64,
         now_s: i64,
         since: Option<i64>,
-    ) -> RetentionPolicy {
-        let protected_since = if is_protected {
-            Some(since.unwrap_or_else(|| {
-                existing
-                    .filter(|p| p.is_protected)
-                    .and_then(|p| p.protected_since)
-                    .unwrap_or(now_s)
-            }))
-        } else {
-            None
-        };
-        RetentionPolicy {
-            miner_hotkey: miner_hotkey.to_string(),
+    ) -> Result<RetentionPolicy> {
+        let rule = crate::rules::retention::write(
+            miner_hotkey,
             is_protected,
-            protection_reason: if is_protected {
-                protection_reason
-            } else {
-                None
-            },
-            retention_days,
-            last_cleanup_at: existing.and_then(|p| p.last_cleanup_at),
-            protected_since,
-        }
+            protection_reason,
+            Some(retention_days),
+            since,
+            now_s,
+        )?;
+        let current = existing.map(RetentionPolicy::to_item);
+        Ok(rule.run(current.as_ref())?.1)
     }
 }
+
+/// The order of [`RetentionStore::get_all_policies`]: by hotkey.
+pub static BY_HOTKEY: Order<RetentionPolicy> = Order {
+    fields: &[Field {
+        attr: "miner_hotkey",
+        descending: false,
+        get: |p| Key::str(&p.miner_hotkey),
+    }],
+};
 
 /// Checks a policy's inputs.
 pub fn validate_policy(miner_hotkey: &str, retention_days: i64) -> Result<()> {

@@ -8,6 +8,7 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::item::{check_item_size, Attr, Item, ItemReader};
 use crate::keys;
+use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
 const TABLE: &str = "sample_results";
@@ -283,27 +284,52 @@ impl SampleKey {
     }
 }
 
+const TIMESTAMP: Field<Sample> = Field {
+    attr: "timestamp",
+    descending: false,
+    get: |s| Key::Int(s.timestamp),
+};
+const ENV: Field<Sample> = Field {
+    attr: "env",
+    descending: false,
+    get: |s| Key::str(&s.env),
+};
+const SAMPLE_ID: Field<Sample> = Field {
+    attr: "sample_id",
+    descending: false,
+    get: |s| Key::str(&s.sample_id),
+};
+const MINER_HOTKEY: Field<Sample> = Field {
+    attr: "miner_hotkey",
+    descending: false,
+    get: |s| Key::str(&s.miner_hotkey),
+};
+const MODEL_REVISION: Field<Sample> = Field {
+    attr: "model_revision",
+    descending: false,
+    get: |s| Key::str(&s.model_revision),
+};
+
 /// The order of [`SampleStore::get_samples_by_miner`]: by timestamp, then
-/// env, then sample id (reverse it for newest first).
-pub fn miner_order(a: &Sample, b: &Sample) -> std::cmp::Ordering {
-    (a.timestamp, &a.env, &a.sample_id).cmp(&(b.timestamp, &b.env, &b.sample_id))
-}
+/// env, then sample id (reversed for newest first).
+pub static BY_MINER: Order<Sample> = Order {
+    fields: &[TIMESTAMP, ENV, SAMPLE_ID],
+};
 
 /// The order of [`SampleStore::get_samples_by_env`]: by timestamp, then
 /// miner, revision and sample id.
+pub static BY_ENV: Order<Sample> = Order {
+    fields: &[TIMESTAMP, MINER_HOTKEY, MODEL_REVISION, SAMPLE_ID],
+};
+
+/// [`BY_MINER`] as a comparator.
+pub fn miner_order(a: &Sample, b: &Sample) -> std::cmp::Ordering {
+    BY_MINER.compare(a, b)
+}
+
+/// [`BY_ENV`] as a comparator.
 pub fn env_order(a: &Sample, b: &Sample) -> std::cmp::Ordering {
-    (
-        a.timestamp,
-        &a.miner_hotkey,
-        &a.model_revision,
-        &a.sample_id,
-    )
-        .cmp(&(
-            b.timestamp,
-            &b.miner_hotkey,
-            &b.model_revision,
-            &b.sample_id,
-        ))
+    BY_ENV.compare(a, b)
 }
 
 /// Storage of evaluated samples.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::item::{f64_map_attr, Attr, Item, ItemReader};
 use crate::keys;
+use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
 const TABLE: &str = "scores";
@@ -208,9 +209,18 @@ pub fn block_visible(header: Option<&Item>) -> bool {
     }
 }
 
+/// The order of a block's rows: by miner hotkey.
+pub static BY_HOTKEY: Order<Score> = Order {
+    fields: &[Field {
+        attr: "miner_hotkey",
+        descending: false,
+        get: |s| Key::str(&s.miner_hotkey),
+    }],
+};
+
 /// Builds [`LatestScores`] from a block's rows (which must not be empty).
 pub fn latest_of(block_number: i64, mut scores: Vec<Score>) -> LatestScores {
-    scores.sort_by(|a, b| a.miner_hotkey.cmp(&b.miner_hotkey));
+    BY_HOTKEY.sort(&mut scores, false);
     LatestScores {
         block_number,
         calculated_at: scores

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::item::{Attr, Item, ItemReader};
 use crate::keys;
+use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 use crate::ttl;
 
@@ -244,29 +245,75 @@ pub enum PendingOrder {
 }
 
 impl PendingOrder {
+    /// This order as data (SQLite's `ORDER BY`, everyone else's comparator).
+    pub fn order(self) -> &'static Order<Task> {
+        match self {
+            PendingOrder::Priority => &BY_PRIORITY,
+            PendingOrder::Age => &BY_AGE,
+        }
+    }
+
     /// Compares two tasks in this order.
     pub fn compare(self, a: &Task, b: &Task) -> std::cmp::Ordering {
-        match self {
-            PendingOrder::Priority => pending_order(a, b),
-            PendingOrder::Age => age_order(a, b),
-        }
+        self.order().compare(a, b)
     }
 }
 
+const PRIORITY_DESC: Field<Task> = Field {
+    attr: "priority",
+    descending: true,
+    get: |t| Key::Int(t.priority),
+};
+const CREATED_AT: Field<Task> = Field {
+    attr: "created_at",
+    descending: false,
+    get: |t| Key::Int(t.created_at),
+};
+const TASK_ID: Field<Task> = Field {
+    attr: "task_id",
+    descending: false,
+    get: |t| Key::str(&t.task_id),
+};
+const MINER_HOTKEY: Field<Task> = Field {
+    attr: "miner_hotkey",
+    descending: false,
+    get: |t| Key::str(&t.miner_hotkey),
+};
+const MODEL_REVISION: Field<Task> = Field {
+    attr: "model_revision",
+    descending: false,
+    get: |t| Key::str(&t.model_revision),
+};
+
 /// [`PendingOrder::Priority`]: highest priority first, then oldest
 /// (`created_at`, then `task_id`), then miner and revision.
+pub static BY_PRIORITY: Order<Task> = Order {
+    fields: &[
+        PRIORITY_DESC,
+        CREATED_AT,
+        TASK_ID,
+        MINER_HOTKEY,
+        MODEL_REVISION,
+    ],
+};
+
+/// [`PendingOrder::Age`]: oldest first (`created_at`, then `task_id`),
+/// then miner and revision.
+pub static BY_AGE: Order<Task> = Order {
+    fields: &[CREATED_AT, TASK_ID, MINER_HOTKEY, MODEL_REVISION],
+};
+
+/// The order of [`TaskStore::get_tasks_by_miner`]: by `task_id` (creation).
+pub static BY_TASK_ID: Order<Task> = Order { fields: &[TASK_ID] };
+
+/// [`PendingOrder::Priority`] as a comparator.
 pub fn pending_order(a: &Task, b: &Task) -> std::cmp::Ordering {
-    b.priority.cmp(&a.priority).then(age_order(a, b))
+    BY_PRIORITY.compare(a, b)
 }
 
-/// [`PendingOrder::Age`]: oldest first (`created_at`, then `task_id`), then
-/// miner and revision.
+/// [`PendingOrder::Age`] as a comparator.
 pub fn age_order(a: &Task, b: &Task) -> std::cmp::Ordering {
-    a.created_at
-        .cmp(&b.created_at)
-        .then(a.task_id.cmp(&b.task_id))
-        .then(a.miner_hotkey.cmp(&b.miner_hotkey))
-        .then(a.model_revision.cmp(&b.model_revision))
+    BY_AGE.compare(a, b)
 }
 
 /// The task queue.

@@ -284,13 +284,14 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn add(&mut self, c: Converted) {
+    fn add(&mut self, c: Converted) -> Result<()> {
         if !self.known_miners.contains(&c.miner.miner_hotkey) {
             self.known_miners.insert(c.miner.miner_hotkey.clone());
-            let item = c.miner.clone().merge(None, c.time_s).to_item();
+            let item = c.miner.clone().merge(None, c.time_s)?.to_item();
             self.pending_miners.push((c.miner.miner_hotkey, item));
         }
         self.pending.push(c.sample);
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -473,7 +474,7 @@ pub async fn migrate(
             });
             match outcome {
                 Ok(c) => {
-                    writer.add(c);
+                    writer.add(c)?;
                     if writer.pending.len() >= writer.batch_size {
                         writer.flush().await?;
                         prog.processed = summary.processed;

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::store::Store;
-use crate::tables::retention::DEFAULT_RETENTION_DAYS;
 use crate::tables::scores::{top_three, validate_snapshot, Score};
 use crate::tables::tasks::Claim;
 use crate::ttl::DAY_S;
@@ -58,7 +57,7 @@ pub async fn cleanup(store: &Store, dry_run: bool) -> Result<CleanupReport> {
     for (miner_hotkey, model_revision) in owners {
         let policy = store.retention.get_policy(&miner_hotkey).await?;
         let protected = policy.as_ref().is_some_and(|p| p.is_protected);
-        let retention_days = policy.map_or(DEFAULT_RETENTION_DAYS, |p| p.retention_days);
+        let retention_days = super::retention::retention_days(policy.as_ref());
         let mut deleted = 0;
         if !protected {
             let cutoff = retention_cutoff_ms(store.clock.now_ms(), retention_days);
