@@ -11,7 +11,7 @@ use crate::convert::{to_json, Json};
 use crate::errors::check;
 
 /// Dynamic configuration.
-#[pyclass(module = "affine_db.dao", frozen)]
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct SystemConfigDAO;
 
 fn mismatch(ty: ParamType, value: &Bound<'_, PyAny>) -> Error {
@@ -105,16 +105,17 @@ impl SystemConfigDAO {
     /// concurrent sets never repeat one. `param_type` is one of `str`, `int`,
     /// `float`, `bool`, `dict`, `list` and the value must match it
     /// (`InvalidInput` otherwise, nothing written). Returns what was stored.
-    #[pyo3(signature = (param_name, param_value, param_type, description=String::new(), updated_by=String::from("system")))]
+    #[pyo3(signature = (param_name, param_value, param_type, description="", updated_by="system"))]
     fn set_param<'py>(
         &self,
         py: Python<'py>,
         param_name: String,
         param_value: &Bound<'py, PyAny>,
         param_type: String,
-        description: String,
-        updated_by: String,
+        description: &str,
+        updated_by: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let (description, updated_by) = (description.to_string(), updated_by.to_string());
         let store = store()?;
         let ty: ParamType = check(py, param_type.parse())?;
         let value = check(py, self::param_value(ty, param_value))?;

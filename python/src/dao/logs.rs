@@ -9,7 +9,7 @@ use crate::convert::{limit, Json};
 use crate::errors::check;
 
 /// Execution logs.
-#[pyclass(module = "affine_db.dao", frozen)]
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct ExecutionLogsDAO;
 
 #[pymethods]

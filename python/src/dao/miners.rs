@@ -8,7 +8,7 @@ use crate::convert::Json;
 use crate::errors::{check, false_when_missing};
 
 /// Miner metadata.
-#[pyclass(module = "affine_db.dao", frozen)]
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct MinerMetadataDAO;
 
 #[pymethods]
@@ -23,7 +23,7 @@ impl MinerMetadataDAO {
     /// `first_commit_block` ever given; returns the stored record.
     #[pyo3(signature = (
         miner_hotkey, uid, current_revision, model_hash, model_name, chutes_slug=None,
-        chutes_status=String::from("unknown"), last_commit_block=None, first_commit_block=None
+        chutes_status="unknown", last_commit_block=None, first_commit_block=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn save_metadata<'py>(
@@ -35,7 +35,7 @@ impl MinerMetadataDAO {
         model_hash: String,
         model_name: String,
         chutes_slug: Option<String>,
-        chutes_status: String,
+        chutes_status: &str,
         last_commit_block: Option<i64>,
         first_commit_block: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {

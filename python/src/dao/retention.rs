@@ -7,7 +7,7 @@ use crate::client::{run, store};
 use crate::convert::Json;
 
 /// Retention policies.
-#[pyclass(module = "affine_db.dao", frozen)]
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct DataRetentionDAO;
 
 #[pymethods]

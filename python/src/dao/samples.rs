@@ -18,7 +18,7 @@ fn conversation(include: bool) -> Conversation {
 /// Samples: `save_sample`, `get_samples_by_miner`, `get_samples_by_env`,
 /// `delete_samples_before`. Reads return `conversation` decoded (never
 /// `conversation_compressed`).
-#[pyclass(module = "affine_db.dao", frozen)]
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct SampleResultsDAO;
 
 #[pymethods]

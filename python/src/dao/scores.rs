@@ -11,7 +11,7 @@ use crate::convert::{float_map, limit, Json};
 use crate::errors::check;
 
 /// Score snapshots.
-#[pyclass(module = "affine_db.dao", frozen)]
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct ScoresDAO;
 
 /// The first `limit` rows (rows are by miner hotkey).

@@ -8,7 +8,7 @@ use crate::convert::{limit, Json};
 use crate::errors::{check, false_when_missing};
 
 /// The task queue.
-#[pyclass(module = "affine_db.dao", frozen)]
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct TaskQueueDAO;
 
 #[pymethods]
