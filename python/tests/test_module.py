@@ -149,10 +149,12 @@ async def test_the_gil_is_released_while_rust_works(store) -> None:
     assert during > 10
 
 
-def test_stubs_match_the_runtime() -> None:
+def test_stubs_match_the_runtime(tmp_path: pathlib.Path) -> None:
     """mypy's stubtest: every name, signature and default in the .pyi stubs
     is what the extension module has."""
-    result = subprocess.run([sys.executable, "-m", "mypy.stubtest", "affine_db"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "affine_db"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -190,8 +192,8 @@ async def main() -> None:
     await TaskQueueDAO().get_pending_tasks(limit="ten")
 '''
     )
-    ok = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)], capture_output=True, text=True, cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    wrong = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(bad)], capture_output=True, text=True)
+    wrong = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(bad)], capture_output=True, text=True, cwd=tmp_path)
     assert wrong.returncode == 1
     assert wrong.stdout.count("error:") == 3, wrong.stdout
