@@ -138,7 +138,10 @@ impl SystemConfigDAO {
         let ty: ParamType = check(py, param_type.parse())?;
         let value = check(py, self::param_value(ty, param_value))?;
         check(py, validate_param(&param_name, &value))?;
-        check(py, check_size(&param_name, &value, &description, &updated_by))?;
+        check(
+            py,
+            check_size(&param_name, &value, &description, &updated_by),
+        )?;
         run(py, async move {
             Json::of(
                 &store
