@@ -190,7 +190,8 @@ async def test_python_reads_what_the_binary_wrote(target, affine_db_bin, tmp_pat
         tasks = await TaskQueueDAO().get_tasks_by_miner(hk, "rev1")
         same(tasks, expected_tasks)
         same(tasks, cli_json(affine_db_bin, url, "tasks", "--miner", hk, "--revision", "rev1"))
-        assert [x["status"] for x in tasks] == ["running", "pending", "failed"]
+        statuses = {x["task_id"]: x["status"] for x in tasks}
+        assert statuses == {made[0]["task_id"]: "running", made[1]["task_id"]: "pending", made[2]["task_id"]: "failed"}
         scores = await ScoresDAO().get_scores_at_block(900)
         same(scores, expected_scores)
         same(scores, cli_json(affine_db_bin, url, "scores", "block", "900"))
