@@ -402,21 +402,19 @@ fn rounded_score(rng: &mut StdRng) -> f64 {
 /// Redraws every ASCII digit of every string in `v`.
 fn redraw_digits(v: &mut Value, rng: &mut StdRng) {
     match v {
-        Value::String(s) => {
-            if s.bytes().any(|b| b.is_ascii_digit()) {
-                let bytes: Vec<u8> = s
-                    .bytes()
-                    .map(|b| {
-                        if b.is_ascii_digit() {
-                            b'0' + rng.gen_range(0..10u8)
-                        } else {
-                            b
-                        }
-                    })
-                    .collect();
-                // Only ASCII digits were replaced by ASCII digits.
-                *s = String::from_utf8(bytes).expect("still UTF-8");
-            }
+        Value::String(s) if s.bytes().any(|b| b.is_ascii_digit()) => {
+            let bytes: Vec<u8> = s
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_digit() {
+                        b'0' + rng.gen_range(0..10u8)
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            // Only ASCII digits were replaced by ASCII digits.
+            *s = String::from_utf8(bytes).expect("still UTF-8");
         }
         Value::Array(items) => items.iter_mut().for_each(|i| redraw_digits(i, rng)),
         Value::Object(map) => map.values_mut().for_each(|i| redraw_digits(i, rng)),

@@ -27,10 +27,8 @@ mod tests {
     #[test]
     fn peak_is_at_least_current_and_grows_with_memory() {
         let (Some(before), Some(now)) = (peak_rss_bytes(), current_rss_bytes()) else {
-            assert!(
-                !cfg!(target_os = "linux"),
-                "/proc/self/status is readable on Linux"
-            );
+            // Only Linux has /proc/self/status; elsewhere both are None.
+            assert!(peak_rss_bytes().is_none() && std::fs::metadata("/proc/self/status").is_err());
             return;
         };
         assert!(before >= now && now > 0);

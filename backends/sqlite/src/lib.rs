@@ -28,6 +28,8 @@ mod config;
 mod db;
 mod logs;
 mod miners;
+#[cfg(test)]
+mod query_plans;
 mod retention;
 mod row;
 mod samples;

@@ -1,4 +1,5 @@
-//! `migrate --source SRC [--tail BLOCKS] [--max-results N] [--current-block B] [--json]`:
+//! `migrate --source SRC [--tail BLOCKS] [--max-results N] [--current-block B]
+//! [--batch-size N] [--concurrency N] [--workers N] [--in-flight N] [--json]`:
 //! imports the old validator's R2 result shards (DESIGN §7) with
 //! [`affine_db::tools::migrate::migrate`].
 
@@ -32,6 +33,12 @@ pub struct Args {
     /// Shards fetched in parallel
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
+    /// Shards parsed, converted and compressed in parallel (default: one per core, at least 2)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    workers: Option<u64>,
+    /// Batched writes in flight at once
+    #[arg(long, default_value_t = migrate::DEFAULT_IN_FLIGHT as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
+    in_flight: u64,
     /// Print the summary as one JSON object
     #[arg(long)]
     json: bool,
@@ -48,6 +55,10 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         max_results: args.max_results,
         batch_size: args.batch_size as usize,
         concurrency: args.concurrency as usize,
+        workers: args
+            .workers
+            .map_or_else(migrate::default_workers, |w| w as usize),
+        in_flight: args.in_flight as usize,
         ..MigrateOptions::default()
     };
     let bar = output::progress_bar(0, "shards", "{msg}");

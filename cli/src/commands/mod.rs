@@ -42,6 +42,11 @@ impl Context {
         Context { db_url }
     }
 
+    /// The `--db` URL.
+    pub fn url(&self) -> &str {
+        &self.db_url
+    }
+
     /// Opens the `--db` store.
     pub async fn store(&self) -> Result<Store> {
         affine_db::open(&self.db_url).await

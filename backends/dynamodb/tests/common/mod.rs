@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 /// The fault-injecting proxy, shared with other crates' tests.
+#[allow(unused_imports)]
 pub use affine_db_testkit::faults as proxy;
 
 use std::path::PathBuf;
