@@ -72,6 +72,13 @@ pub struct LinkStats {
     pub bytes_down: AtomicU64,
     /// Connections accepted.
     pub connections: AtomicU64,
+    /// Connections open now (accepted, and the upstream's side not yet
+    /// delivered and closed).
+    pub open_connections: AtomicU64,
+    /// The most connections open at once. A server that closes every
+    /// connection after one response (moto does) makes this the most
+    /// requests in flight at once.
+    pub peak_open_connections: AtomicU64,
     by_target: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -206,6 +213,10 @@ fn accept_loop(
             continue;
         };
         stats.connections.fetch_add(1, Ordering::SeqCst);
+        let open = stats.open_connections.fetch_add(1, Ordering::SeqCst) + 1;
+        stats
+            .peak_open_connections
+            .fetch_max(open, Ordering::SeqCst);
         let _ = client.set_nodelay(true);
         let _ = server.set_nodelay(true);
         let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
@@ -272,6 +283,9 @@ fn pump(mut from: TcpStream, to: TcpStream, delay: Duration, dir: Direction) {
     drop(tx);
     let _ = writer.join();
     let _ = from.shutdown(Shutdown::Read);
+    if let Direction::Down(stats) = &dir {
+        stats.open_connections.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Finds `X-Amz-Target` header values in a request stream that arrives in
