@@ -50,6 +50,11 @@ for r in rounds:
         "baseline_peak_rss_mb": int(bt[0]) / 1024,
         "new_peak_rss_mb": int(nt[0]) / 1024,
         "baseline_elapsed_s": base["elapsed_s"],
+        # CPU seconds (user + system) when /usr/bin/time reported them: on a
+        # machine shared with other work, wall time measures the share of
+        # the cores a run got as much as the run itself.
+        "baseline_cpu_s": sum(map(float, bt[2:4])) if len(bt) >= 4 else None,
+        "new_cpu_s": sum(map(float, nt[2:4])) if len(nt) >= 4 else None,
         "new_elapsed_s": new["elapsed_s"],
         "floor_elapsed_s": floor["floor"]["elapsed_s"],
         "processed": new["processed"],
@@ -60,6 +65,8 @@ for r in rounds:
         "new_over_baseline": ratio(new["rate_per_s"], base["rate_per_s"]),
         "new_over_floor": ratio(new["rate_per_s"], floor["floor"]["rate_per_s"]),
     })
+    m = mig[-1]
+    m["baseline_cpu_over_new_cpu"] = ratio(m["baseline_cpu_s"], m["new_cpu_s"])
 bucket = load("bucket.json")
 generated = load("generated.json")
 migrate = {
@@ -67,7 +74,8 @@ migrate = {
     "rounds": mig,
     "median": {k: median([m[k] for m in mig]) for k in (
         "baseline_records_per_s", "new_records_per_s", "floor_records_per_s",
-        "new_over_baseline", "new_over_floor", "baseline_peak_rss_mb", "new_peak_rss_mb")},
+        "new_over_baseline", "new_over_floor", "baseline_peak_rss_mb", "new_peak_rss_mb",
+        "baseline_cpu_s", "new_cpu_s", "baseline_cpu_over_new_cpu")},
     "generated_source": generated and {
         "records": generated["summary"]["processed"],
         "migrated": generated["summary"]["migrated"],
