@@ -195,8 +195,8 @@ async fn source_of(args: &Args) -> (Source, u64) {
     }
 }
 
-fn migrate_options(args: &Args) -> MigrateOptions {
-    let d = MigrateOptions::default();
+fn migrate_options(args: &Args, store: Option<&Store>) -> MigrateOptions {
+    let d = store.map_or_else(MigrateOptions::default, MigrateOptions::for_store);
     MigrateOptions {
         batch_size: args.num("batch-size", d.batch_size),
         concurrency: args.num("concurrency", d.concurrency),
@@ -208,7 +208,7 @@ fn migrate_options(args: &Args) -> MigrateOptions {
 
 async fn floor_mode(args: &Args) -> Value {
     let (source, _) = source_of(args).await;
-    let floor = migrate::parse_floor(&source, &migrate_options(args))
+    let floor = migrate::parse_floor(&source, &migrate_options(args, None))
         .await
         .expect("parse floor");
     json!({"mode": "floor", "floor": floor, "peak_rss_bytes": peak_rss_bytes()})
@@ -239,9 +239,14 @@ async fn migrate_mode(args: &Args) -> Value {
     let all_before = proxy
         .as_ref()
         .map(|p| p.stats().requests.load(std::sync::atomic::Ordering::SeqCst));
-    let summary = migrate::migrate(&store, &source, &migrate_options(args), &|_: &Progress| {})
-        .await
-        .expect("migrate");
+    let summary = migrate::migrate(
+        &store,
+        &source,
+        &migrate_options(args, Some(&store)),
+        &|_: &Progress| {},
+    )
+    .await
+    .expect("migrate");
     let batch_writes = proxy
         .as_ref()
         .zip(before)

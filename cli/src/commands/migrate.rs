@@ -36,9 +36,10 @@ pub struct Args {
     /// Shards parsed, converted and compressed in parallel (default: one per core, at least 2)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
     workers: Option<u64>,
-    /// Batched writes in flight at once
-    #[arg(long, default_value_t = migrate::DEFAULT_IN_FLIGHT as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
-    in_flight: u64,
+    /// Batched writes in flight at once (default: 1 on SQLite, whose one
+    /// writer commits them in turn; 4 on DynamoDB)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    in_flight: Option<u64>,
     /// Print the summary as one JSON object
     #[arg(long)]
     json: bool,
@@ -49,6 +50,7 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
     let source = Source::open(&args.source).await?;
     let store = ctx.store().await?;
     store.admin.init().await?;
+    let defaults = MigrateOptions::for_store(&store);
     let opts = MigrateOptions {
         tail: args.tail,
         current_block: args.current_block,
@@ -58,8 +60,8 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         workers: args
             .workers
             .map_or_else(migrate::default_workers, |w| w as usize),
-        in_flight: args.in_flight as usize,
-        ..MigrateOptions::default()
+        in_flight: args.in_flight.map_or(defaults.in_flight, |n| n as usize),
+        ..defaults
     };
     let bar = output::progress_bar(0, "shards", "{msg}");
     let report = |p: &Progress| {

@@ -54,6 +54,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use affine_db_core::error::Result;
+use affine_db_core::store::Store;
 pub use floor::{parse_floor, FloorSummary};
 pub use record::{convert, sample_id, Converted, SkipReason};
 pub use run::migrate;
@@ -147,6 +148,24 @@ pub fn default_workers() -> usize {
 
 /// The default [`MigrateOptions::in_flight`].
 pub const DEFAULT_IN_FLIGHT: usize = 4;
+
+impl MigrateOptions {
+    /// The defaults for `store`: on SQLite one batch in flight (its one
+    /// writer connection commits batches one at a time, so more would only
+    /// queue, each holding a thread and its memory: measured on 40,000
+    /// records, 43 MB peak RSS and 6.2 s of CPU instead of 66 MB and 7.8 s,
+    /// at the same rate), elsewhere [`DEFAULT_IN_FLIGHT`].
+    pub fn for_store(store: &Store) -> MigrateOptions {
+        let in_flight = match store.admin.capabilities().name {
+            "sqlite" => 1,
+            _ => DEFAULT_IN_FLIGHT,
+        };
+        MigrateOptions {
+            in_flight,
+            ..MigrateOptions::default()
+        }
+    }
+}
 
 impl Default for MigrateOptions {
     fn default() -> Self {
