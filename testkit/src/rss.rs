@@ -34,7 +34,11 @@ mod tests {
         assert!(before >= now && now > 0);
         let block = vec![1u8; 64 << 20];
         assert_eq!(block.iter().map(|&b| u64::from(b)).sum::<u64>(), 64 << 20);
+        // The block is resident now, so the peak holds at least it; the
+        // peak never falls. (Other tests of this process allocate and free
+        // concurrently, so the peak before need not be near the RSS now.)
         let after = peak_rss_bytes().unwrap();
-        assert!(after >= before + (32 << 20), "{before} -> {after}");
+        assert!(after >= before, "{before} -> {after}");
+        assert!(after >= 64 << 20, "{before} -> {after}");
     }
 }
