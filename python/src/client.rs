@@ -8,7 +8,7 @@ use affine_db::{Result, Store};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use crate::errors;
+use crate::bridge;
 
 /// The store `init_client` opened, shared by every DAO.
 static CLIENT: RwLock<Option<Arc<Client>>> = RwLock::new(None);
@@ -56,13 +56,14 @@ pub fn store() -> PyResult<Store> {
 }
 
 /// Runs `fut` on the tokio runtime (without the GIL) and returns an asyncio
-/// future of its result; a library error becomes its Python exception.
+/// future of its result; a library error becomes its Python exception
+/// ([`bridge::spawn`]).
 pub fn run<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    pyo3_async_runtimes::tokio::future_into_py(py, async move { fut.await.map_err(errors::to_py) })
+    bridge::spawn(py, fut)
 }
 
 /// Opens the store `url` names — else `AFFINE_DB`, else `sqlite://affine.db`

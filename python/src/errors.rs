@@ -40,12 +40,7 @@ fn class<'py>(py: Python<'py>, name: &'static str) -> PyResult<&'py Bound<'py, P
     )
 }
 
-/// The Python exception for `err` (attaches to the interpreter to build it).
-pub fn to_py(err: Error) -> PyErr {
-    Python::attach(|py| to_py_in(py, &err))
-}
-
-/// [`to_py`] while attached.
+/// The Python exception for `err` (one class per variant).
 pub fn to_py_in(py: Python<'_>, err: &Error) -> PyErr {
     let message = err.report();
     let built = match err {

@@ -7,10 +7,11 @@
 //!
 //! Every DAO method converts its arguments while holding the GIL, then runs
 //! the store call on the tokio runtime of `pyo3-async-runtimes` (the GIL is
-//! released while Rust works) and returns an `asyncio` future that resolves
+//! released while Rust works; bridge.rs turns it into an asyncio future) and returns an `asyncio` future that resolves
 //! to plain Python values. Records go through `serde_json` so the dicts carry
 //! exactly the attribute names (and values) the `affine-db` binary prints.
 
+mod bridge;
 mod client;
 mod convert;
 mod dao;
@@ -22,6 +23,12 @@ use pyo3::prelude::*;
 /// re-export what it holds.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Before the interpreter finalizes, no tokio thread may be attached
+    // (see bridge.rs).
+    let shutdown = wrap_pyfunction!(bridge::shutdown, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (shutdown,))?;
     m.add_function(wrap_pyfunction!(client::init_client, m)?)?;
     m.add_function(wrap_pyfunction!(client::close_client, m)?)?;
     m.add_function(wrap_pyfunction!(client::init_tables, m)?)?;

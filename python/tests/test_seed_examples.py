@@ -139,3 +139,18 @@ def test_the_seed_examples_run_unchanged(target, affine_db_bin, tmp_path: pathli
         "tasks left: 0",
         "samples: 1",
     ]
+
+
+def test_the_interpreter_exits_cleanly_right_after_the_last_await(target, affine_db_bin, tmp_path: pathlib.Path) -> None:
+    """A script that ends right after its last `await` exits 0 every time.
+    A tokio thread still attached to the interpreter when it finalizes made
+    about half of these runs abort ("PyGILState_Release") or segfault on
+    DynamoDB, and some on SQLite; the package's atexit hook waits for them."""
+    env = dict(os.environ, AFFINE_DB=target.url)
+    init = subprocess.run([str(affine_db_bin), "init"], env=env, capture_output=True, text=True, timeout=120)
+    assert init.returncode == 0, init.stderr
+    script = tmp_path / "seed_examples.py"
+    script.write_text(SCRIPT)
+    for attempt in range(10):
+        run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert (run.returncode, run.stderr) == (0, ""), f"run {attempt}: {run.returncode} {run.stderr}"
