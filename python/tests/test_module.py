@@ -221,3 +221,24 @@ async def main() -> None:
     wrong = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(bad)], capture_output=True, text=True, cwd=tmp_path)
     assert wrong.returncode == 1
     assert wrong.stdout.count("error:") == 3, wrong.stdout
+
+
+async def test_a_cancelled_call_raises_cancelled_and_the_store_stays_usable(store) -> None:
+    """Cancelling the awaitable of a call (directly or by a timeout) raises
+    CancelledError/TimeoutError in the caller, aborts the Rust call, and
+    later calls work."""
+    dao = SampleResultsDAO()
+    hk = unique()
+    call = asyncio.ensure_future(dao.get_samples_by_miner(hk, "v1.0.0"))
+    assert call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(
+            asyncio.gather(*[dao.save_sample(**sample_args(miner_hotkey=hk, dataset_index=i)) for i in range(200)]),
+            timeout=0.001,
+        )
+    await dao.save_sample(**sample_args(miner_hotkey=hk, dataset_index=1000))
+    rows = await dao.get_samples_by_miner(hk, "v1.0.0")
+    assert 1 <= len(rows) <= 201
+    assert any(r["dataset_index"] == 1000 for r in rows)
