@@ -14,17 +14,28 @@
 //!     on the same schema, journal mode and `synchronous` setting. This is the
 //!     least a batched save can cost; the target is `batched >= 0.5 x floor`.
 //! * `dynamodb_writes` against the emulator at `AFFINE_TEST_DYNAMODB_ENDPOINT`
-//!   (start one with `scripts/moto.sh start`): `single_puts`, sequential
-//!   `save_sample` calls, against `batched_25_concurrent`, one `save_samples`
-//!   call (the backend splits it into 25-item BatchWriteItem requests and
-//!   keeps 4 of them in flight). Every iteration writes new sample ids into
-//!   one table set on a fresh prefix, deleted at the end. The target is
-//!   `batched >= 5 x single`. Without an endpoint the group is skipped with a
-//!   note on stderr, unless `AFFINE_REQUIRE_DYNAMODB=1`, which makes it fail.
+//!   (start one with `scripts/moto.sh start`), on two links side by side:
+//!   `loopback` (the emulator directly) and `rtt4ms` (the same emulator
+//!   behind `affine_db_testkit::link::LinkProxy`, 2 ms added each way, as a
+//!   client one network round trip from DynamoDB sees it). On each link:
+//!   - `single_puts`: sequential `save_sample` calls (one PutItem each);
+//!   - `batched`: one `save_samples` call (25-item BatchWriteItem requests,
+//!     the backend's default number in flight);
+//!   - `ceiling`: the emulator's own ceiling through the same link: the same
+//!     samples' items built and compressed beforehand (untimed), written
+//!     with one `put_items` at 32 requests in flight, far more than the
+//!     emulator works on at once.
 //!
-//! After the groups a one-line summary with the medians and ratios of this
+//!   Every iteration writes new sample ids into one table set on a fresh
+//!   prefix, deleted at the end. Targets on `rtt4ms`: `batched >= 15 x
+//!   single_puts` and `batched >= 0.8 x ceiling` (on `loopback` the first
+//!   is 5x). Without an endpoint the group is skipped with a note on stderr,
+//!   unless `AFFINE_REQUIRE_DYNAMODB=1`, which makes it fail.
+//!
+//! After the groups one line per ratio with the medians and ratios of this
 //! run goes to stdout (from this run's own per-sample timings, the same
-//! samples criterion analyses).
+//! samples criterion analyses), and the same as JSON to
+//! `<criterion dir>/batching-summary.json`.
 //!
 //! Samples come from the fixture corpus (`../shared/data/r2-bucket`) or the
 //! directory named by `AFFINE_BENCH_CORPUS`.
@@ -51,6 +62,7 @@ use affine_db::schema::{PK, SK};
 use affine_db::sqlite::SqliteBackend;
 use affine_db::tools::corpus::{conversation_bytes, corpus_dir, load_samples};
 use affine_db::{Admin, Codec, NewSample, Sample, SampleStore, Table};
+use affine_db_testkit::link::{Link, LinkProxy};
 use criterion::{Criterion, SamplingMode, Throughput};
 use rusqlite::types::ToSql;
 use tokio::runtime::Runtime;
@@ -451,16 +463,39 @@ fn set_default_env(key: &str, value: &str) {
     }
 }
 
-/// A backend on a fresh table prefix at `endpoint`, tables created, writing
-/// our default stored form: conversations compressed with a dictionary
-/// trained on `corpus` (as `affine-db train-dict` would store and activate).
-async fn dynamo_backend(endpoint: &str, corpus: &[NewSample]) -> Arc<DynamoBackend> {
+/// A backend on table prefix `prefix` at `url` (the emulator or a link
+/// proxy in front of it), warmed up: its dictionaries loaded.
+async fn connect(url: &str, prefix: &str) -> Arc<DynamoBackend> {
     set_default_env("AWS_ACCESS_KEY_ID", "affine-test");
     set_default_env("AWS_SECRET_ACCESS_KEY", "affine-test");
     set_default_env("AWS_REGION", "us-east-1");
     std::env::remove_var("AWS_PROFILE");
     let config = DynamoConfig {
-        prefix: format!("bench{}", uuid::Uuid::new_v4().simple()),
+        prefix: prefix.to_string(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(url.to_string()),
+    };
+    let backend = DynamoBackend::connect(config, system_clock())
+        .await
+        .expect("connect to the DynamoDB emulator");
+    // Warm up like a long-running backend: an empty save writes nothing but
+    // does the once-a-minute work of a first save (dictionary targets).
+    let keys = backend.save_samples(Vec::new()).await.expect("warm up");
+    assert!(keys.is_empty());
+    backend
+}
+
+/// Creates the tables on a fresh prefix at `endpoint` and stores our
+/// default stored form: a dictionary trained on `corpus`, stored and
+/// activated as `affine-db train-dict` would. Returns the prefix.
+async fn dynamo_tables(endpoint: &str, corpus: &[NewSample]) -> (String, Arc<DynamoBackend>) {
+    let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
+    set_default_env("AWS_ACCESS_KEY_ID", "affine-test");
+    set_default_env("AWS_SECRET_ACCESS_KEY", "affine-test");
+    set_default_env("AWS_REGION", "us-east-1");
+    std::env::remove_var("AWS_PROFILE");
+    let config = DynamoConfig {
+        prefix: prefix.clone(),
         region: Some("us-east-1".into()),
         endpoint: Some(endpoint.to_string()),
     };
@@ -489,11 +524,7 @@ async fn dynamo_backend(endpoint: &str, corpus: &[NewSample]) -> Arc<DynamoBacke
     dictionaries::activate(&*backend, dict.id, None, "bench", 0)
         .await
         .expect("activate the dictionary");
-    // Warm up like a long-running backend: an empty save writes nothing but
-    // does the once-a-minute work of a first save (dictionary targets).
-    let keys = backend.save_samples(Vec::new()).await.expect("warm up");
-    assert!(keys.is_empty());
-    backend
+    (prefix, backend)
 }
 
 /// Deletes the bench's tables (best effort: a leftover table on a
@@ -513,8 +544,24 @@ async fn drop_dynamo_tables(backend: &DynamoBackend) {
     }
 }
 
-/// One timed iteration of a DynamoDB way.
-type DynamoWay = fn(&Runtime, &DynamoBackend, &[NewSample]) -> Duration;
+/// The links the DynamoDB group runs on: the emulator on raw loopback, and
+/// the same emulator behind a [`LinkProxy`] adding 2 ms each way.
+const LINKS: [(&str, Option<f64>); 2] = [("loopback", None), ("rtt4ms", Some(4.0))];
+
+/// One link's backends: `writer` with the default batch concurrency (the
+/// `single_puts` and `batched` ways), `ceiling` with [`CEILING_CONCURRENCY`].
+struct LinkSetup {
+    name: &'static str,
+    writer: Arc<DynamoBackend>,
+    ceiling: Arc<DynamoBackend>,
+    /// Keeps the proxy running.
+    _proxy: Option<LinkProxy>,
+}
+
+/// Batch requests the `ceiling` way keeps in flight: far more than the
+/// emulator can work on at once, so it is the emulator (behind the same
+/// link) that decides the rate.
+const CEILING_CONCURRENCY: usize = 32;
 
 /// One `single_puts` iteration: sequential `save_sample` calls of fresh ids.
 fn dynamo_single_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSample]) -> Duration {
@@ -528,7 +575,7 @@ fn dynamo_single_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSampl
     })
 }
 
-/// One `batched_25_concurrent` iteration: one `save_samples` of fresh ids.
+/// One `batched` iteration: one `save_samples` of fresh ids.
 fn dynamo_batched_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSample]) -> Duration {
     let batch = fresh_ids(samples);
     rt.block_on(async {
@@ -540,11 +587,39 @@ fn dynamo_batched_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSamp
     })
 }
 
+/// One `ceiling` iteration: the same samples with fresh ids, their items
+/// built and compressed beforehand (untimed), written with one `put_items`
+/// at [`CEILING_CONCURRENCY`] requests in flight.
+fn dynamo_ceiling_once(
+    rt: &Runtime,
+    backend: &DynamoBackend,
+    codec: &Codec,
+    samples: &[NewSample],
+) -> Duration {
+    let now = system_clock().now_ms();
+    let items: Vec<_> = fresh_ids(samples)
+        .into_iter()
+        .map(|s| {
+            s.into_sample(now)
+                .and_then(|s| s.to_item(codec))
+                .expect("a valid sample")
+        })
+        .collect();
+    rt.block_on(async {
+        let t = Instant::now();
+        backend
+            .put_items(Table::SampleResults, items)
+            .await
+            .expect("put_items");
+        t.elapsed()
+    })
+}
+
 /// The DynamoDB sample sets `(single, batched)` in this mode: the single set
 /// is an even spread of the batched one, so both ways write alike samples.
 fn dynamo_sets(corpus: &[NewSample]) -> (Vec<NewSample>, Vec<NewSample>) {
     let (n_single, n_batched) = if test_mode() {
-        (10, 100)
+        (5, 50)
     } else {
         (DYNAMO_SINGLE, DYNAMO_BATCHED)
     };
@@ -552,19 +627,52 @@ fn dynamo_sets(corpus: &[NewSample]) -> (Vec<NewSample>, Vec<NewSample>) {
     (pick(&batched, n_single), batched)
 }
 
-/// Runs the DynamoDB group and its paired rounds; the tables are dropped
-/// afterwards. Returns `batched / single` from the paired rounds.
+/// The paired ratios of one link: `batched / single_puts` and
+/// `batched / ceiling` in items per second.
+#[derive(Debug, Clone, Copy)]
+struct LinkRatios {
+    over_single: Paired,
+    over_ceiling: Paired,
+}
+
+/// Runs the DynamoDB group on every link of [`LINKS`] and the paired rounds
+/// of each; the tables are dropped afterwards.
 fn dynamo_group(
     c: &mut Criterion,
     rt: &Runtime,
     endpoint: &str,
     corpus: &[NewSample],
     timings: &Timings,
-) -> Option<Paired> {
+) -> BTreeMap<&'static str, LinkRatios> {
     let (single, batched) = dynamo_sets(corpus);
     // Created on first use, so a filter that skips this group touches nothing.
-    let backend: OnceCell<Arc<DynamoBackend>> = OnceCell::new();
-    let backend_ref = || backend.get_or_init(|| rt.block_on(dynamo_backend(endpoint, corpus)));
+    let setup: OnceCell<(Arc<DynamoBackend>, Vec<LinkSetup>)> = OnceCell::new();
+    let setup_ref = || {
+        setup.get_or_init(|| {
+            rt.block_on(async {
+                let (prefix, admin) = dynamo_tables(endpoint, corpus).await;
+                let mut links = Vec::new();
+                for (name, rtt) in LINKS {
+                    let proxy = rtt.map(|ms| {
+                        LinkProxy::start(endpoint, Link::round_trip_ms(ms)).expect("link proxy")
+                    });
+                    let url = proxy.as_ref().map_or(endpoint, |p| p.url()).to_string();
+                    let writer = connect(&url, &prefix).await;
+                    let ceiling = connect(&url, &prefix).await;
+                    ceiling
+                        .set_batch_concurrency(CEILING_CONCURRENCY)
+                        .expect("concurrency");
+                    links.push(LinkSetup {
+                        name,
+                        writer,
+                        ceiling,
+                        _proxy: proxy,
+                    });
+                }
+                (admin, links)
+            })
+        })
+    };
 
     let mut group = c.benchmark_group(DYNAMO_GROUP);
     group
@@ -572,42 +680,66 @@ fn dynamo_group(
         .sample_size(DYNAMO_SAMPLE_SIZE)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    let ways: [(&str, &[NewSample], DynamoWay); 2] = [
-        ("single_puts", &single, dynamo_single_once),
-        ("batched_25_concurrent", &batched, dynamo_batched_once),
-    ];
-    for (name, samples, once) in ways {
-        let n = samples.len();
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(name, |b| {
-            let backend = backend_ref();
-            b.iter_custom(|iters| {
-                let total = (0..iters).map(|_| once(rt, backend, samples)).sum();
-                timings.record(&format!("{DYNAMO_GROUP}/{name}"), n, iters, total);
-                total
-            })
-        });
+    for (i, (link, _)) in LINKS.iter().enumerate() {
+        let link_of = |i: usize| &setup_ref().1[i];
+        let ways: [(&str, &[NewSample]); 3] = [
+            ("single_puts", &single),
+            ("batched", &batched),
+            ("ceiling", &batched),
+        ];
+        for (way, samples) in ways {
+            let n = samples.len();
+            let id = format!("{link}/{way}");
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_function(&id, |b| {
+                let l = link_of(i);
+                b.iter_custom(|iters| {
+                    let total = (0..iters)
+                        .map(|_| match way {
+                            "single_puts" => dynamo_single_once(rt, &l.writer, samples),
+                            "batched" => dynamo_batched_once(rt, &l.writer, samples),
+                            _ => dynamo_ceiling_once(rt, &l.ceiling, l.writer.codec(), samples),
+                        })
+                        .sum();
+                    timings.record(&format!("{DYNAMO_GROUP}/{id}"), n, iters, total);
+                    total
+                })
+            });
+        }
     }
     group.finish();
 
-    let backend = backend.get()?;
-    let ratio = (timings
-        .ran(&format!("{DYNAMO_GROUP}/single_puts"))
-        .is_some()
-        && timings
-            .ran(&format!("{DYNAMO_GROUP}/batched_25_concurrent"))
-            .is_some())
-    .then(|| {
-        let rounds = if test_mode() { 1 } else { PAIRED_ROUNDS_DYNAMO };
-        paired(
+    let mut out = BTreeMap::new();
+    let Some((admin, links)) = setup.get() else {
+        return out;
+    };
+    let rounds = if test_mode() { 1 } else { PAIRED_ROUNDS_DYNAMO };
+    for l in links {
+        let ran = |way: &str| timings.ran(&format!("{DYNAMO_GROUP}/{}/{way}", l.name));
+        if ran("single_puts").is_none() || ran("batched").is_none() || ran("ceiling").is_none() {
+            continue;
+        }
+        let over_single = paired(
             rounds,
-            || dynamo_batched_once(rt, backend, &batched),
-            || dynamo_single_once(rt, backend, &single),
+            || dynamo_batched_once(rt, &l.writer, &batched),
+            || dynamo_single_once(rt, &l.writer, &single),
         )
-        .scaled(batched.len() as f64 / single.len() as f64)
-    });
-    rt.block_on(drop_dynamo_tables(backend));
-    ratio
+        .scaled(batched.len() as f64 / single.len() as f64);
+        let over_ceiling = paired(
+            rounds,
+            || dynamo_batched_once(rt, &l.writer, &batched),
+            || dynamo_ceiling_once(rt, &l.ceiling, l.writer.codec(), &batched),
+        );
+        out.insert(
+            l.name,
+            LinkRatios {
+                over_single,
+                over_ceiling,
+            },
+        );
+    }
+    rt.block_on(drop_dynamo_tables(admin));
+    out
 }
 
 // --------------------------------------------------------------- summary
@@ -651,6 +783,26 @@ fn summary_line(
     )
 }
 
+/// Where criterion writes (`CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
+/// else `target/criterion`).
+fn criterion_dir() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir).join("criterion"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion"),
+    }
+}
+
+/// The targets on each link: `batched / single_puts` and `batched / ceiling`.
+fn link_targets(link: &str) -> (f64, f64) {
+    match link {
+        "rtt4ms" => (15.0, 0.8),
+        _ => (5.0, 0.8),
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -666,9 +818,10 @@ fn main() {
     let sqlite_samples = pick(&corpus, sqlite_count());
     sqlite_group(&mut c, &rt, &sqlite_samples, &timings);
     let sqlite_ratio = sqlite_paired(&rt, &sqlite_samples, &timings);
-    let dynamo_ratio = endpoint
+    let dynamo_ratios = endpoint
         .as_deref()
-        .and_then(|ep| dynamo_group(&mut c, &rt, ep, &corpus, &timings));
+        .map(|ep| dynamo_group(&mut c, &rt, ep, &corpus, &timings))
+        .unwrap_or_default();
     c.final_summary();
 
     println!(
@@ -683,18 +836,73 @@ fn main() {
             0.5,
         )
     );
-    if endpoint.is_some() {
-        println!(
-            "{}",
-            summary_line(
-                DYNAMO_GROUP,
-                &timings,
-                DYNAMO_SAMPLE_SIZE,
-                &["single_puts", "batched_25_concurrent"],
-                ("batched_25_concurrent", "single_puts"),
-                dynamo_ratio,
-                5.0,
-            )
+    let rate = |id: String| timings.rate(&id, DYNAMO_SAMPLE_SIZE);
+    let mut links_json = serde_json::Map::new();
+    for (link, rtt) in LINKS {
+        let ways = [
+            format!("{link}/single_puts"),
+            format!("{link}/batched"),
+            format!("{link}/ceiling"),
+        ];
+        let way_refs: Vec<&str> = ways.iter().map(String::as_str).collect();
+        let ratios = dynamo_ratios.get(link).copied();
+        let (t_single, t_ceiling) = link_targets(link);
+        if endpoint.is_some() {
+            println!(
+                "{}",
+                summary_line(
+                    DYNAMO_GROUP,
+                    &timings,
+                    DYNAMO_SAMPLE_SIZE,
+                    &way_refs,
+                    (&ways[1], &ways[0]),
+                    ratios.map(|r| r.over_single),
+                    t_single,
+                )
+            );
+            println!(
+                "{}",
+                summary_line(
+                    DYNAMO_GROUP,
+                    &timings,
+                    DYNAMO_SAMPLE_SIZE,
+                    &way_refs[1..],
+                    (&ways[1], &ways[2]),
+                    ratios.map(|r| r.over_ceiling),
+                    t_ceiling,
+                )
+            );
+        }
+        links_json.insert(
+            link.to_string(),
+            serde_json::json!({
+                "added_rtt_ms": rtt.unwrap_or(0.0),
+                "single_puts_per_s": rate(format!("{DYNAMO_GROUP}/{link}/single_puts")),
+                "batched_per_s": rate(format!("{DYNAMO_GROUP}/{link}/batched")),
+                "ceiling_per_s": rate(format!("{DYNAMO_GROUP}/{link}/ceiling")),
+                "batched_over_single_paired": ratios.map(|r| r.over_single.ratio),
+                "batched_over_ceiling_paired": ratios.map(|r| r.over_ceiling.ratio),
+                "paired_rounds": ratios.map(|r| r.over_single.rounds),
+                "target_over_single": t_single,
+                "target_over_ceiling": t_ceiling,
+            }),
         );
+    }
+    let summary = serde_json::json!({
+        "test_mode": test_mode(),
+        "sqlite": {
+            "single_per_s": timings.rate(&format!("{SQLITE_GROUP}/single"), SQLITE_SAMPLE_SIZE),
+            "batched_per_s": timings.rate(&format!("{SQLITE_GROUP}/batched"), SQLITE_SAMPLE_SIZE),
+            "floor_per_s": timings.rate(&format!("{SQLITE_GROUP}/floor"), SQLITE_SAMPLE_SIZE),
+            "batched_over_floor_paired": sqlite_ratio.map(|r| r.ratio),
+        },
+        "dynamodb": endpoint.as_ref().map(|_| serde_json::Value::Object(links_json)),
+    });
+    let dir = criterion_dir();
+    let path = dir.join("batching-summary.json");
+    let text = serde_json::to_string_pretty(&summary).expect("JSON serializes");
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text + "\n")) {
+        Ok(()) => println!("summary written to {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
 }

@@ -332,3 +332,31 @@ async fn killed_run_resumes_to_the_clean_state() {
     run(&clean, &opts()).await;
     assert_eq!(dump(&killed).await, dump(&clean).await);
 }
+
+#[tokio::test]
+async fn sqlite_defaults_keep_one_batch_in_flight_and_store_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("a.db")).await;
+    let o = MigrateOptions::for_store(&store);
+    assert_eq!(o.in_flight, 1);
+    assert_eq!(
+        MigrateOptions {
+            in_flight: MigrateOptions::default().in_flight,
+            ..o.clone()
+        },
+        MigrateOptions::default()
+    );
+    let s = run(&store, &o).await;
+    assert_eq!(s.migrated, STORED);
+    let wide = open(&dir.path().join("b.db")).await;
+    run(
+        &wide,
+        &MigrateOptions {
+            in_flight: 8,
+            workers: 4,
+            ..opts()
+        },
+    )
+    .await;
+    assert_eq!(dump(&store).await, dump(&wide).await);
+}

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use affine_db_testkit::link::{Link, LinkProxy};
 use common::{command, dynamodb_endpoint, dynamodb_url, fixture, stderr_lines, Kind, Target};
 use serde_json::Value;
 
@@ -208,49 +209,6 @@ fn hold_write_lock(path: &Path) -> Lock {
     Lock(child)
 }
 
-/// A loopback proxy to `endpoint` (`http://host:port`) that holds every
-/// chunk a client sends for `delay` before passing it on, so a run of many
-/// small requests takes long enough to be interrupted mid-way on any machine.
-fn slow_endpoint(endpoint: &str, delay: Duration) -> String {
-    let upstream = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(client) = conn else { continue };
-            let Ok(server) = TcpStream::connect(&upstream) else {
-                continue;
-            };
-            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || pipe(client, server, delay));
-            std::thread::spawn(move || pipe(s2, c2, Duration::ZERO));
-        }
-    });
-    format!("http://{addr}")
-}
-
-/// Copies `from` to `to` until either side closes, sleeping `delay` before
-/// passing on each chunk.
-fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
-    use std::io::Read;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                std::thread::sleep(delay);
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = to.shutdown(std::net::Shutdown::Both);
-}
-
 /// A loopback endpoint that accepts connections and never answers.
 fn silent_endpoint() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -336,6 +294,7 @@ fn ctrl_c_during_recompress_reports_progress_and_a_rerun_resumes() {
         let first = recompress_summary(&t, &["--batch-size", "20", "--max-batches", "2"]);
         assert_eq!(first["scanned"], Value::from(40));
         let mut lock: Option<Lock> = None;
+        let mut proxies = Vec::new();
         let child = match t.kind {
             Kind::Sqlite => {
                 lock = Some(hold_write_lock(t.path.as_ref().unwrap()));
@@ -348,10 +307,16 @@ fn ctrl_c_during_recompress_reports_progress_and_a_rerun_resumes() {
                 // by 100 ms: ~160 one-sample batches then take far longer
                 // than the 3 s before SIGINT.
                 let endpoint = dynamodb_endpoint();
-                let slow = slow_endpoint(&endpoint, Duration::from_millis(100));
-                let url = t
-                    .url
-                    .replace(&format!("endpoint={endpoint}"), &format!("endpoint={slow}"));
+                let slow = Link {
+                    up: Duration::from_millis(100),
+                    down: Duration::ZERO,
+                };
+                let proxy = LinkProxy::start(&endpoint, slow).expect("link proxy");
+                let url = t.url.replace(
+                    &format!("endpoint={endpoint}"),
+                    &format!("endpoint={}", proxy.url()),
+                );
+                proxies.push(proxy);
                 assert_ne!(url, t.url);
                 let child = spawn(&url, &["recompress", "--batch-size", "1"]);
                 std::thread::sleep(Duration::from_millis(3000));
@@ -359,6 +324,7 @@ fn ctrl_c_during_recompress_reports_progress_and_a_rerun_resumes() {
             }
         };
         let out = interrupt(child);
+        drop(proxies);
         let line = assert_interrupted(&out, &format!("recompress on {:?}", t.kind));
         assert!(line.contains("resume"), "{line}");
         drop(lock);

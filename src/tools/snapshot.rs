@@ -13,10 +13,17 @@
 //! unknown version is [`Error::Corrupt`] and writes nothing. Corruption
 //! found later in the stream is also [`Error::Corrupt`]; the batches before
 //! it have been written (importing a good snapshot again overwrites them).
+//!
+//! [`import`] (and so [`copy`]) keeps up to [`IMPORT_IN_FLIGHT`] batches in
+//! flight while it decodes the next one, so a store one network round trip
+//! away is kept busy; each batch's items have distinct keys (one table's
+//! scan), so their order does not matter. Before returning, success or
+//! error, every batch in flight has finished.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use affine_db_core::admin::Admin;
@@ -30,6 +37,8 @@ pub const MAGIC: &[u8; 8] = b"AFDBSNAP";
 pub const VERSION: u32 = 1;
 /// Items per scanned page and per written batch.
 pub const PAGE: usize = 1000;
+/// Batches [`import`] writes at once.
+pub const IMPORT_IN_FLIGHT: usize = 4;
 
 /// One record of the compressed stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,50 +165,96 @@ pub async fn import_with<R: Read>(
     let mut dec = zstd::stream::read::Decoder::new(reader)
         .map_err(|e| Error::corrupt(format!("snapshot: {e}")))?;
     let mut counts: BTreeMap<Table, u64> = Table::ALL.into_iter().map(|t| (t, 0)).collect();
-    loop {
-        let entry: Entry = bincode::DefaultOptions::new()
-            .with_fixint_encoding()
-            .allow_trailing_bytes()
-            .with_limit(1 << 31)
-            .deserialize_from(&mut dec)
-            .map_err(|e| Error::corrupt(format!("snapshot: undecodable entry ({e})")))?;
+    let mut writes = FuturesUnordered::new();
+    // Progress counts written items, reported as each batch lands.
+    let mut written = 0u64;
+    let mut report = |done: Result<(Table, u64)>| -> Result<()> {
+        let (table, n) = done?;
+        written += n;
+        progress(&SnapshotProgress {
+            writing: true,
+            table,
+            items: written,
+        });
+        Ok(())
+    };
+    let outcome = 'entries: loop {
+        let entry = match next_entry(&mut dec) {
+            Ok(e) => e,
+            Err(e) => break Err(e),
+        };
         match entry {
             Entry::Batch { table, items } => {
-                let t: Table = table
-                    .parse()
-                    .map_err(|_| Error::corrupt(format!("snapshot: unknown table {table:?}")))?;
-                if items.iter().any(|i| {
-                    !i.contains_key(affine_db_core::schema::PK)
-                        || !i.contains_key(affine_db_core::schema::SK)
-                }) {
-                    return Err(Error::corrupt(format!(
-                        "snapshot: an item of {table} has no key"
-                    )));
-                }
+                let t = match check_batch(&table, &items) {
+                    Ok(t) => t,
+                    Err(e) => break Err(e),
+                };
                 *counts.entry(t).or_default() += items.len() as u64;
-                admin.put_items(t, items).await?;
-                progress(&SnapshotProgress {
-                    writing: true,
-                    table: t,
-                    items: counts.values().sum(),
-                });
-            }
-            Entry::End { counts: expected } => {
-                for (name, n) in &expected {
-                    let t: Table = name
-                        .parse()
-                        .map_err(|_| Error::corrupt(format!("snapshot: unknown table {name:?}")))?;
-                    if counts.get(&t) != Some(n) {
-                        return Err(Error::corrupt(format!(
-                            "snapshot: {name} should have {n} items, found {}",
-                            counts.get(&t).copied().unwrap_or(0)
-                        )));
+                while writes.len() >= IMPORT_IN_FLIGHT {
+                    if let Some(done) = writes.next().await {
+                        if let Err(e) = report(done) {
+                            break 'entries Err(e);
+                        }
                     }
                 }
-                return Ok(counts);
+                let n = items.len() as u64;
+                writes.push(async move { admin.put_items(t, items).await.map(|()| (t, n)) });
             }
+            Entry::End { counts: expected } => break check_counts(&counts, &expected),
+        }
+    };
+    // Every batch in flight finishes before the import returns.
+    let mut failed = None;
+    while let Some(done) = writes.next().await {
+        if let Err(e) = report(done) {
+            failed.get_or_insert(e);
         }
     }
+    outcome?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(counts),
+    }
+}
+
+fn next_entry<R: Read>(dec: &mut R) -> Result<Entry> {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(1 << 31)
+        .deserialize_from(dec)
+        .map_err(|e| Error::corrupt(format!("snapshot: undecodable entry ({e})")))
+}
+
+/// The table of a batch whose items all have keys.
+fn check_batch(table: &str, items: &[Item]) -> Result<Table> {
+    let t: Table = table
+        .parse()
+        .map_err(|_| Error::corrupt(format!("snapshot: unknown table {table:?}")))?;
+    if items.iter().any(|i| {
+        !i.contains_key(affine_db_core::schema::PK) || !i.contains_key(affine_db_core::schema::SK)
+    }) {
+        return Err(Error::corrupt(format!(
+            "snapshot: an item of {table} has no key"
+        )));
+    }
+    Ok(t)
+}
+
+/// Compares the counts read with the `End` entry's.
+fn check_counts(counts: &BTreeMap<Table, u64>, expected: &BTreeMap<String, u64>) -> Result<()> {
+    for (name, n) in expected {
+        let t: Table = name
+            .parse()
+            .map_err(|_| Error::corrupt(format!("snapshot: unknown table {name:?}")))?;
+        if counts.get(&t) != Some(n) {
+            return Err(Error::corrupt(format!(
+                "snapshot: {name} should have {n} items, found {}",
+                counts.get(&t).copied().unwrap_or(0)
+            )));
+        }
+    }
+    Ok(())
 }
 
 use bincode::Options as _;

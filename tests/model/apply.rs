@@ -1056,15 +1056,19 @@ pub fn final_reads() -> Vec<Op> {
         v.push(Op::RequeueAt(k, 0));
     }
     // The clock onto the next task, log and score TTLs, reading each one
-    // second before and at its TTL.
+    // second before and at its TTL, and purging there: one second before,
+    // the item is live and a purge must leave it; at its TTL it goes.
     for d in [-1i64, 0] {
         v.push(Op::ToTaskTtl(0, d));
+        v.push(Op::Purge);
     }
     for d in [-1i64, 0] {
         v.push(Op::ToLogTtl(0, d));
+        v.push(Op::Purge);
     }
     for d in [-1i64, 0] {
         v.push(Op::ToScoreTtl(0, d));
+        v.push(Op::Purge);
     }
     // Last, as they write: how many live tasks each partition had; each
     // miner's counters through a failure then a success; a pause checked

@@ -179,10 +179,11 @@ impl Admin for DynamoBackend {
                 .ok_or_else(|| Error::invalid("item", "every item needs string pk and sk"))?;
             check_item(&format!("{name} {pk}/{sk}"), item)?;
         }
-        batch::write(
+        batch::write_with(
             &self.client,
             name,
             items.into_iter().map(WriteOp::Put).collect(),
+            self.batch_concurrency(),
         )
         .await
     }

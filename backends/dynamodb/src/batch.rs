@@ -1,8 +1,14 @@
 //! Batched writes and reads: BatchWriteItem in chunks of at most
-//! [`MAX_BATCH_WRITE`], BatchGetItem with at most [`MAX_BATCH_GET`] keys;
-//! every `UnprocessedItems` / `UnprocessedKeys` entry (and every throttled or
-//! failed attempt) is retried with backoff and jitter until done or the
-//! budget is spent, then [`Error::Throttled`] names what was not written.
+//! [`MAX_BATCH_WRITE`], BatchGetItem with at most [`MAX_BATCH_GET`] keys,
+//! up to a bounded number of requests in flight at once (the backend's
+//! [`crate::DynamoBackend::batch_concurrency`], default
+//! [`DEFAULT_BATCH_CONCURRENCY`]), so a link with a round trip of several
+//! milliseconds stays busy. Every `UnprocessedItems` / `UnprocessedKeys`
+//! entry (and every throttled or failed attempt) is retried with backoff and
+//! jitter, by the chunk it came from and only those entries, until done or
+//! the budget is spent, then [`Error::Throttled`] names what was not
+//! written. A batch never names a key twice (the last operation on a key
+//! wins), so chunks in flight together cannot reorder writes of one key.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,8 +25,10 @@ use crate::retry::Backoff;
 pub const MAX_BATCH_WRITE: usize = 25;
 /// DynamoDB's limit of keys per BatchGetItem.
 pub const MAX_BATCH_GET: usize = 100;
-/// Batch requests in flight at once.
-const CONCURRENCY: usize = 4;
+/// Batch requests in flight at once unless configured otherwise.
+pub const DEFAULT_BATCH_CONCURRENCY: usize = 8;
+/// The most batch requests in flight a backend may be configured for.
+pub const MAX_BATCH_CONCURRENCY: usize = 64;
 /// How many unwritten keys an error message lists before summarising.
 const LIST_KEYS: usize = 20;
 
@@ -98,11 +106,21 @@ fn list_keys(keys: &[String]) -> String {
     s
 }
 
-/// Writes `ops` to `table` in batches. Later operations on the same key win
-/// (a batch may not name a key twice). Returns once every operation is
-/// written; [`Error::Throttled`] naming the unwritten keys when the retry
-/// budget runs out.
+/// [`write_with`] at [`DEFAULT_BATCH_CONCURRENCY`].
 pub async fn write(client: &Client, table: &str, ops: Vec<WriteOp>) -> Result<()> {
+    write_with(client, table, ops, DEFAULT_BATCH_CONCURRENCY).await
+}
+
+/// Writes `ops` to `table` in batches, `concurrency` requests in flight.
+/// Later operations on the same key win (a batch may not name a key twice).
+/// Returns once every operation is written; [`Error::Throttled`] naming the
+/// unwritten keys when the retry budget runs out.
+pub async fn write_with(
+    client: &Client,
+    table: &str,
+    ops: Vec<WriteOp>,
+    concurrency: usize,
+) -> Result<()> {
     // Keep the last operation per key, in input order of that last occurrence.
     let mut seen = HashSet::new();
     let mut unique = Vec::with_capacity(ops.len());
@@ -123,7 +141,7 @@ pub async fn write(client: &Client, table: &str, ops: Vec<WriteOp>) -> Result<()
         .collect();
     let results: Vec<std::result::Result<(), (Error, Vec<String>)>> = stream::iter(chunks)
         .map(|chunk| write_chunk(client, table, chunk))
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     let mut unwritten = Vec::new();
@@ -204,7 +222,7 @@ pub async fn get(
     let chunks: Vec<Vec<AvMap>> = unique.chunks(MAX_BATCH_GET).map(<[_]>::to_vec).collect();
     let results: Vec<Result<Vec<AvMap>>> = stream::iter(chunks)
         .map(|chunk| get_chunk(client, table, chunk, projection))
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(DEFAULT_BATCH_CONCURRENCY)
         .collect()
         .await;
     let mut out = Vec::new();

@@ -17,13 +17,16 @@
 //!   backend's clock.
 //! - Atomic operations (task claims, counters, config versions, earliest
 //!   commit block, protected_since) are single conditional requests.
-//! - Batches carry at most 25 writes / 100 reads; unprocessed items are
-//!   retried with backoff and jitter, and a spent budget is an
+//! - Batches carry at most 25 writes / 100 reads; up to
+//!   [`DynamoBackend::batch_concurrency`] of them are in flight at once
+//!   (`save_samples`, `put_items`); unprocessed items are retried with
+//!   backoff and jitter, and a spent budget is an
 //!   [`affine_db_core::Error::Throttled`] naming the keys not written.
 //! - Every list operation pages until it has exactly `min(limit, matches)`.
 
 #![warn(missing_docs)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use affine_db_core::{ttl, Backend, Codec, Error, Item, Result, SharedClock, Store, Table};
@@ -48,7 +51,7 @@ mod system_config;
 mod tables;
 mod tasks;
 
-pub use batch::{MAX_BATCH_GET, MAX_BATCH_WRITE};
+pub use batch::{DEFAULT_BATCH_CONCURRENCY, MAX_BATCH_CONCURRENCY, MAX_BATCH_GET, MAX_BATCH_WRITE};
 pub use config::{DynamoConfig, DEFAULT_PREFIX};
 
 /// The DynamoDB backend: seven tables under one prefix.
@@ -60,6 +63,7 @@ pub struct DynamoBackend {
     clock: SharedClock,
     codec: Arc<Codec>,
     locks: Vec<tokio::sync::Mutex<()>>,
+    batch_concurrency: AtomicUsize,
 }
 
 /// Stripes of the in-process item locks.
@@ -81,7 +85,28 @@ impl DynamoBackend {
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            batch_concurrency: AtomicUsize::new(DEFAULT_BATCH_CONCURRENCY),
         }))
+    }
+
+    /// BatchWriteItem requests one `save_samples` or `put_items` call keeps
+    /// in flight (default [`DEFAULT_BATCH_CONCURRENCY`]).
+    pub fn batch_concurrency(&self) -> usize {
+        self.batch_concurrency.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`DynamoBackend::batch_concurrency`]: at least 1, at most
+    /// [`MAX_BATCH_CONCURRENCY`]; anything else is
+    /// [`Error::InvalidInput`] and changes nothing.
+    pub fn set_batch_concurrency(&self, requests: usize) -> Result<()> {
+        if !(1..=MAX_BATCH_CONCURRENCY).contains(&requests) {
+            return Err(Error::invalid(
+                "batch_concurrency",
+                format!("{requests} is outside 1..={MAX_BATCH_CONCURRENCY}"),
+            ));
+        }
+        self.batch_concurrency.store(requests, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The codec used for conversations (shared; dictionaries may be added at run time).

@@ -116,7 +116,13 @@ impl SampleStore for DynamoBackend {
             ops.push(WriteOp::Put(sample.to_item(self.codec())?));
             keys.push(sample.key());
         }
-        batch::write(&self.client, self.table_name(T), ops).await?;
+        batch::write_with(
+            &self.client,
+            self.table_name(T),
+            ops,
+            self.batch_concurrency(),
+        )
+        .await?;
         Ok(keys)
     }
 

@@ -390,3 +390,55 @@ async fn a_spent_budget_is_throttled_and_names_the_unwritten_keys() {
     let err = flaky.save_score(score(1, "hk", 0.5)).await.unwrap_err();
     assert!(matches!(err, Error::Throttled { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_samples_keeps_a_bounded_number_of_batches_in_flight() {
+    use affine_db_testkit::link::{Link, LinkProxy};
+    let ep = common::endpoint();
+    let (direct, p) = common::backend(common::clock()).await;
+    assert!(matches!(
+        direct.set_batch_concurrency(0),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert_eq!(
+        direct.batch_concurrency(),
+        affine_db_dynamodb::DEFAULT_BATCH_CONCURRENCY
+    );
+    let mut stored = 0;
+    for (round, concurrency) in [1usize, 6].into_iter().enumerate() {
+        // A 40 ms round trip makes the requests of a batch overlap; moto
+        // closes every connection after its response, so the most
+        // connections open at once through the proxy is the most requests
+        // in flight at once.
+        let proxy = LinkProxy::start(&ep, Link::round_trip_ms(40.0)).unwrap();
+        let b = DynamoBackend::connect(common::config(&p, proxy.url()), common::clock())
+            .await
+            .unwrap();
+        b.set_batch_concurrency(concurrency).unwrap();
+        let batch: Vec<_> = (0..300)
+            .map(|i| {
+                let mut s = sample("hk", "rev", "sat", 1_000 + i);
+                s.sample_id = Some(format!("r{round}-{i:03}"));
+                s
+            })
+            .collect();
+        b.save_samples(batch).await.unwrap();
+        stored += 300;
+        let st = proxy.stats();
+        // 300 samples are 12 full BatchWriteItem requests, none repeated.
+        assert_eq!(st.operation("BatchWriteItem"), 12);
+        let peak = st.peak_open_connections.load(Ordering::SeqCst) as usize;
+        // One more than the bound at most: a finished request's connection
+        // may be counted for a moment after its successor's opened.
+        assert!(
+            peak <= concurrency + 1,
+            "{peak} requests in flight for a bound of {concurrency}"
+        );
+        assert!(
+            peak + 1 >= concurrency,
+            "only {peak} requests in flight for a bound of {concurrency}"
+        );
+    }
+    let raw = scan_all(&*direct, Table::SampleResults).await.unwrap();
+    assert_eq!(raw.len(), stored);
+}

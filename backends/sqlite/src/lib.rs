@@ -32,6 +32,8 @@ mod db;
 mod logs;
 mod miners;
 mod mutate;
+#[cfg(test)]
+mod query_plans;
 mod retention;
 mod row;
 mod samples;

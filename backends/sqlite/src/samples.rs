@@ -151,9 +151,17 @@ impl SampleStore for SqliteBackend {
         let pks: Vec<String> = self
             .db
             .read(|tx| {
+                // A skip scan: one index seek per owner, not a pass over
+                // every sample (`SELECT DISTINCT` reads the whole index).
                 let mut stmt = tx
                     .prepare_cached(
-                        "SELECT DISTINCT \"pk\" FROM \"sample_results\" ORDER BY \"pk\"",
+                        "WITH RECURSIVE \"owners\"(\"pk\") AS ( \
+                           SELECT MIN(\"pk\") FROM \"sample_results\" \
+                           UNION ALL \
+                           SELECT (SELECT MIN(\"pk\") FROM \"sample_results\" \
+                                   WHERE \"pk\" > \"owners\".\"pk\") \
+                           FROM \"owners\" WHERE \"owners\".\"pk\" IS NOT NULL) \
+                         SELECT \"pk\" FROM \"owners\" WHERE \"pk\" IS NOT NULL",
                     )
                     .db()?;
                 let rows = stmt.query_map([], |r| r.get(0)).db()?;

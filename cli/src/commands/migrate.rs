@@ -1,4 +1,5 @@
-//! `migrate --source SRC [--tail BLOCKS] [--max-results N] [--current-block B] [--json]`:
+//! `migrate --source SRC [--tail BLOCKS] [--max-results N] [--current-block B]
+//! [--batch-size N] [--concurrency N] [--workers N] [--in-flight N] [--json]`:
 //! imports the old validator's R2 result shards (DESIGN §7) with
 //! [`affine_db::tools::migrate::migrate`].
 
@@ -33,6 +34,13 @@ pub struct Args {
     /// Shards fetched in parallel
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
+    /// Shards parsed, converted and compressed in parallel (default: one per core, at least 2)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    workers: Option<u64>,
+    /// Batched writes in flight at once (default: 1 on SQLite, whose one
+    /// writer commits them in turn; 4 on DynamoDB)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    in_flight: Option<u64>,
     /// Print the summary as one JSON object
     #[arg(long)]
     json: bool,
@@ -42,14 +50,6 @@ pub struct Args {
 /// point (also while opening the source or the store) says how far it got
 /// and exits 130.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
-    let opts = MigrateOptions {
-        tail: args.tail,
-        current_block: args.current_block,
-        max_results: args.max_results,
-        batch_size: args.batch_size as usize,
-        concurrency: args.concurrency as usize,
-        ..MigrateOptions::default()
-    };
     let bar = output::progress_bar(0, "shards", "{msg}");
     let tracker = Tracker::new("before the first shard was done, nothing migrated");
     let report = |p: &Progress| {
@@ -70,6 +70,19 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
         let source = Source::open(&args.source).await?;
         let store = ctx.store().await?;
         store.admin.init().await?;
+        let defaults = MigrateOptions::for_store(&store);
+        let opts = MigrateOptions {
+            tail: args.tail,
+            current_block: args.current_block,
+            max_results: args.max_results,
+            batch_size: args.batch_size as usize,
+            concurrency: args.concurrency as usize,
+            workers: args
+                .workers
+                .map_or_else(migrate::default_workers, |w| w as usize),
+            in_flight: args.in_flight.map_or(defaults.in_flight, |n| n as usize),
+            ..defaults
+        };
         migrate::migrate(&store, &source, &opts, &report).await
     };
     let result = interrupt::run(

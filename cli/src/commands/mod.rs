@@ -50,6 +50,11 @@ impl Context {
         Context { db_url }
     }
 
+    /// The `--db` URL.
+    pub fn url(&self) -> &str {
+        &self.db_url
+    }
+
     /// Opens the `--db` store for a command that adds data: a missing
     /// SQLite file is created (unless the URL says `mode=ro`/`rw`).
     pub async fn store(&self) -> Result<Store> {

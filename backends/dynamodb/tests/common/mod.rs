@@ -3,7 +3,9 @@
 //! fresh backends on random table prefixes.
 #![allow(dead_code)]
 
-pub mod proxy;
+/// The fault-injecting proxy, shared with other crates' tests.
+#[allow(unused_imports)]
+pub use affine_db_testkit::faults as proxy;
 
 use std::path::PathBuf;
 use std::process::Command;

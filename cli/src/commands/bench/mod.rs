@@ -1,6 +1,10 @@
-//! `bench [--ops N] [--concurrency C] [--miners M] [--seed S] [--snapshot-every K] [--keep] [--json]`:
+//! `bench [--ops N] [--concurrency C] [--miners M] [--seed S] [--snapshot-every K]
+//! [--latency-ms MS] [--keep] [--json]`:
 //! runs a validator-shaped mixed workload against the `--db` store and
-//! prints throughput and latency percentiles per operation.
+//! prints throughput and latency percentiles per operation. With
+//! `--latency-ms` a DynamoDB store is reached through a loopback proxy that
+//! adds that round trip (`link.rs`), so an emulator on loopback behaves like
+//! DynamoDB one network round trip away.
 //!
 //! `C` workers run iterations of a validator's loop. Iteration `i` works on
 //! miner `i mod M` and does, in order: create a task, claim it (the claim
@@ -27,6 +31,7 @@
 //! run itself.
 
 mod data;
+mod link;
 mod report;
 mod stats;
 mod workload;
@@ -65,6 +70,10 @@ pub struct Args {
     /// Write a score snapshot every K iterations
     #[arg(long, default_value_t = 10, value_name = "K")]
     snapshot_every: u64,
+    /// Reach a DynamoDB store through a loopback proxy adding this round trip
+    /// (half each way) in front of its http:// endpoint
+    #[arg(long, value_name = "MS")]
+    latency_ms: Option<f64>,
     /// Keep the data the run wrote instead of deleting it
     #[arg(long)]
     keep: bool,
@@ -105,7 +114,14 @@ impl Args {
 /// Runs the workload, cleans up and prints the results.
 pub async fn run(args: Args, ctx: &Context) -> CmdResult {
     args.validate()?;
-    let store = ctx.store().await?;
+    // The proxy lives as long as the run.
+    let (_proxy, store) = match args.latency_ms {
+        Some(ms) => {
+            let (proxy, url) = link::start(ctx.url(), ms)?;
+            (Some(proxy), Context::new(url).store().await?)
+        }
+        None => (None, ctx.store().await?),
+    };
     let bar = output::progress_bar(args.ops, "ops", "{per_sec}").filter(|_| !args.json);
     match execute(store, &args, bar).await? {
         Outcome::Done(report) => {
@@ -235,6 +251,7 @@ async fn execute(store: Store, args: &Args, bar: Option<ProgressBar>) -> Result<
     let ops: u64 = latencies.values().map(|l| l.len() as u64).sum();
     let report = Report {
         backend,
+        added_rtt_ms: args.latency_ms,
         run,
         ops,
         concurrency: args.concurrency,
@@ -274,6 +291,7 @@ mod tests {
             miners: 2,
             seed: 0,
             snapshot_every: 1,
+            latency_ms: None,
             keep: false,
             json: false,
         }

@@ -13,6 +13,8 @@ use crate::output;
 #[derive(Debug, Serialize)]
 pub(super) struct Report {
     pub(super) backend: String,
+    /// The round trip `--latency-ms` added in front of the store, if any.
+    pub(super) added_rtt_ms: Option<f64>,
     pub(super) run: String,
     pub(super) ops: u64,
     pub(super) concurrency: u64,
@@ -33,6 +35,11 @@ pub(super) struct Report {
 impl Report {
     pub(super) fn print_human(&self) -> Result<()> {
         output::line(format!("backend: {}", self.backend))?;
+        if let Some(ms) = self.added_rtt_ms {
+            output::line(format!(
+                "link: {ms} ms round trip added by a loopback proxy"
+            ))?;
+        }
         output::line(format!(
             "run bench-{}: {} ops, {} workers, {} miners, seed {}",
             self.run, self.ops, self.concurrency, self.miners, self.seed

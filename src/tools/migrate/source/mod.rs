@@ -1,7 +1,9 @@
 //! Where R2 result shards are read from: a directory laid out like the
-//! bucket, an S3-compatible bucket, or a public HTTP base URL.
+//! bucket, an S3-compatible bucket, a public HTTP base URL, or any
+//! [`ObjectSource`] a program provides.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use affine_db_core::error::{Error, Result};
 
@@ -23,6 +25,18 @@ pub enum Source {
     /// (feature `remote-sources`).
     #[cfg(feature = "remote-sources")]
     Http(remote::HttpSource),
+    /// Objects served by the program (for example a generated bucket).
+    Objects(Arc<dyn ObjectSource>),
+}
+
+/// A bucket of objects a program serves itself, for [`Source::Objects`].
+pub trait ObjectSource: Send + Sync + std::fmt::Debug {
+    /// Where the objects come from, for messages.
+    fn describe(&self) -> String;
+
+    /// The object at `key`; `Ok(None)` when there is none. Called on a
+    /// blocking thread, so it may read files or compute.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
 }
 
 impl Source {
@@ -63,6 +77,7 @@ impl Source {
             Source::S3(s3) => s3.describe(),
             #[cfg(feature = "remote-sources")]
             Source::Http(http) => http.describe(),
+            Source::Objects(o) => o.describe(),
         }
     }
 
@@ -82,6 +97,12 @@ impl Source {
             Source::S3(s3) => s3.get(key).await,
             #[cfg(feature = "remote-sources")]
             Source::Http(http) => http.get(key).await,
+            Source::Objects(o) => {
+                let (o, key) = (o.clone(), key.to_string());
+                tokio::task::spawn_blocking(move || o.get(&key))
+                    .await
+                    .map_err(|e| Error::backend_from("an object source task failed", e))?
+            }
         }
     }
 }

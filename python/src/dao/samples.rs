@@ -1,0 +1,169 @@
+//! `SampleResultsDAO`: evaluated samples with compressed conversations.
+
+use affine_db::{Conversation, MinerSamplesQuery, NewSample};
+use pyo3::prelude::*;
+
+use crate::client::{run, store};
+use crate::convert::{limit, to_json, Json};
+use crate::errors::check;
+
+fn conversation(include: bool) -> Conversation {
+    if include {
+        Conversation::Include
+    } else {
+        Conversation::Skip
+    }
+}
+
+/// Samples: `save_sample`, `get_samples_by_miner`, `get_samples_by_env`,
+/// `delete_samples_before`. Reads return `conversation` decoded (never
+/// `conversation_compressed`).
+#[pyclass(module = "affine_db.dao", frozen, subclass)]
+pub struct SampleResultsDAO;
+
+#[pymethods]
+impl SampleResultsDAO {
+    #[new]
+    fn new() -> Self {
+        SampleResultsDAO
+    }
+
+    /// Saves one sample (a sample with the same key is replaced) and returns
+    /// it as stored. `timestamp` is milliseconds (now when `None`);
+    /// `sample_id` (an addition) defaults to a fresh UUID — give one to make
+    /// re-saving idempotent.
+    #[pyo3(signature = (
+        miner_hotkey, model_revision, model_hash, uid, env, subset, dataset_index,
+        task_id, score, success, latency_ms, conversation, validator_hotkey,
+        block_number, signature, timestamp=None, sample_id=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn save_sample<'py>(
+        &self,
+        py: Python<'py>,
+        miner_hotkey: String,
+        model_revision: String,
+        model_hash: String,
+        uid: i64,
+        env: String,
+        subset: String,
+        dataset_index: i64,
+        task_id: String,
+        score: f64,
+        success: bool,
+        latency_ms: i64,
+        conversation: &Bound<'py, PyAny>,
+        validator_hotkey: String,
+        block_number: i64,
+        signature: String,
+        timestamp: Option<i64>,
+        sample_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = store()?;
+        let conversation = check(py, to_json(conversation, "conversation"))?;
+        let sample = NewSample {
+            sample_id,
+            timestamp,
+            miner_hotkey,
+            model_revision,
+            model_hash,
+            uid,
+            env,
+            subset,
+            dataset_index,
+            task_id,
+            score,
+            success,
+            latency_ms,
+            conversation,
+            validator_hotkey,
+            block_number,
+            signature,
+        };
+        run(py, async move {
+            Json::of(&store.samples.save_sample(sample).await?)
+        })
+    }
+
+    /// The samples of one miner and revision, newest first when `reverse`
+    /// (by timestamp, then env, then sample id), the `env` filter applied
+    /// before `limit`. `include_conversation=False` (an addition) leaves
+    /// `conversation` as `None` and is cheaper.
+    #[pyo3(signature = (miner_hotkey, model_revision, env=None, limit=None, reverse=true, include_conversation=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn get_samples_by_miner<'py>(
+        &self,
+        py: Python<'py>,
+        miner_hotkey: String,
+        model_revision: String,
+        env: Option<String>,
+        limit: Option<i64>,
+        reverse: bool,
+        include_conversation: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = store()?;
+        let query = MinerSamplesQuery {
+            env,
+            limit: check(py, self::limit("limit", limit))?,
+            newest_first: reverse,
+            conversation: conversation(include_conversation),
+        };
+        run(py, async move {
+            Json::of(
+                &store
+                    .samples
+                    .get_samples_by_miner(&miner_hotkey, &model_revision, &query)
+                    .await?,
+            )
+        })
+    }
+
+    /// Samples of `env` with `start_timestamp <= timestamp <= end_timestamp`
+    /// (milliseconds), across miners, oldest first (then miner, revision,
+    /// sample id), at most `limit`.
+    #[pyo3(signature = (env, start_timestamp, end_timestamp, limit=None, include_conversation=true))]
+    fn get_samples_by_env<'py>(
+        &self,
+        py: Python<'py>,
+        env: String,
+        start_timestamp: i64,
+        end_timestamp: i64,
+        limit: Option<i64>,
+        include_conversation: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = store()?;
+        let limit = check(py, self::limit("limit", limit))?;
+        run(py, async move {
+            Json::of(
+                &store
+                    .samples
+                    .get_samples_by_env(
+                        &env,
+                        start_timestamp,
+                        end_timestamp,
+                        limit,
+                        conversation(include_conversation),
+                    )
+                    .await?,
+            )
+        })
+    }
+
+    /// Deletes every sample of the miner and revision, in every env, older
+    /// than `cutoff_timestamp` (milliseconds); returns how many were deleted.
+    fn delete_samples_before<'py>(
+        &self,
+        py: Python<'py>,
+        miner_hotkey: String,
+        model_revision: String,
+        cutoff_timestamp: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = store()?;
+        run(py, async move {
+            store
+                .samples
+                .delete_samples_before(&miner_hotkey, &model_revision, cutoff_timestamp)
+                .await
+        })
+    }
+}
