@@ -1,40 +1,154 @@
-//! Rust futures as `asyncio` futures, safe at interpreter exit.
+//! Rust futures as `asyncio` futures, without tokio threads ever taking
+//! the GIL.
 //!
 //! [`spawn`] runs a store call on the tokio runtime of `pyo3-async-runtimes`
 //! (without the GIL) and hands back an `asyncio` future of the running loop.
-//! When the call finishes, its tokio thread attaches to the interpreter only
-//! to convert the result and schedule [`resolve`] on the loop with
-//! `call_soon_threadsafe`; cancelling the `asyncio` future aborts the call.
+//! When the call finishes, its tokio thread only queues the outcome on the
+//! loop's [`Waker`] and writes a byte to the waker's socket pair; the loop
+//! watches that socket (`add_reader`) and, on its own thread, converts each
+//! queued outcome to Python values and resolves its future. Cancelling the
+//! `asyncio` future aborts the call.
 //!
-//! Why not `pyo3_async_runtimes::tokio::future_into_py`: a tokio thread that
-//! is attached when the main thread starts finalizing (the script's last
-//! `await` returned while that thread was still inside the attach, between
-//! bytecodes) is killed by CPython when it asks for the GIL back, and the
-//! process aborts ("PyGILState_Release: thread state must be current") or
-//! segfaults at exit — about half the runs of a short script on DynamoDB.
-//! Here every attach from a tokio thread is counted, and an `atexit` hook
-//! ([`shutdown`], which runs before finalization begins) stops new ones and
-//! waits, without the GIL, until the counted ones are done.
+//! Why not `pyo3_async_runtimes::tokio::future_into_py`, which attaches the
+//! tokio thread to the interpreter to resolve the future:
+//! - a tokio thread that was attached when the main thread started
+//!   finalizing (the script's last `await` returned while it was still inside
+//!   the attach) was killed by CPython when it asked for the GIL back, and the
+//!   process aborted ("PyGILState_Release: thread state must be current") or
+//!   segfaulted at exit: about half the runs of a short script on DynamoDB;
+//! - each completion waited for the GIL, which a busy loop thread gives up
+//!   only every switch interval (5 ms); here the loop resolves many queued
+//!   completions per wake-up.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
 
 use affine_db::Result;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyCFunction;
 use pyo3::IntoPyObjectExt;
 
 use crate::errors;
 
-/// Tokio threads attached (or about to attach) to deliver a result.
-static ATTACHED: AtomicUsize = AtomicUsize::new(0);
-/// Set by [`shutdown`]: results are no longer delivered.
-static CLOSING: AtomicBool = AtomicBool::new(false);
+/// Converts a finished call's outcome to the future's result (`Ok`) or
+/// exception (`Err`); runs on the loop's thread.
+type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-/// How long [`shutdown`] waits for deliveries in progress.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+/// A finished call waiting for its loop.
+struct Done {
+    fut: Py<PyAny>,
+    convert: Convert,
+}
+
+/// What tokio threads share with one event loop.
+struct Inner {
+    queue: Mutex<Vec<Done>>,
+    /// Written by tokio threads (one byte when the queue was empty).
+    tx: UnixStream,
+    /// Watched by the loop.
+    rx: UnixStream,
+}
+
+impl Inner {
+    /// Queues `done` and wakes the loop (no GIL needed).
+    fn push(&self, done: Done) {
+        let was_empty = {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            q.push(done);
+            q.len() == 1
+        };
+        if was_empty {
+            // A full socket buffer already holds a wake-up; nothing is lost.
+            let _ = (&self.tx).write(&[1]);
+        }
+    }
+}
+
+/// One event loop's wake-up channel, kept per loop in a
+/// `weakref.WeakKeyDictionary` (so it goes with its loop).
+#[pyclass(frozen, module = "affine_db._native")]
+pub struct Waker {
+    inner: Arc<Inner>,
+}
+
+#[pymethods]
+impl Waker {
+    /// On the loop's thread: resolves every queued future.
+    fn drain(&self, py: Python<'_>) {
+        // Bytes first, then the queue: a push after this read writes a new
+        // byte, so no outcome waits for a wake-up that already happened.
+        let mut buf = [0u8; 256];
+        loop {
+            match (&self.inner.rx).read(&mut buf) {
+                Ok(n) if n == buf.len() => continue,
+                Ok(_) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let ready =
+            std::mem::take(&mut *self.inner.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        for done in ready {
+            let fut = done.fut.bind(py);
+            // A cancelled future (or one a caller set) takes nothing more.
+            if fut
+                .call_method0(pyo3::intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            let set = match (done.convert)(py) {
+                Ok(value) => fut.call_method1(pyo3::intern!(py, "set_result"), (value,)),
+                Err(e) => fut.call_method1(pyo3::intern!(py, "set_exception"), (e.into_value(py),)),
+            };
+            if let Err(e) = set {
+                e.write_unraisable(py, Some(fut));
+            }
+        }
+    }
+}
+
+/// The waker of `event_loop`, made (and registered with `add_reader`) on
+/// first use.
+fn waker_for(event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Inner>> {
+    let py = event_loop.py();
+    static WAKERS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let wakers = WAKERS
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(
+                py.import("weakref")?
+                    .call_method0("WeakKeyDictionary")?
+                    .unbind(),
+            )
+        })?
+        .bind(py);
+    let found = wakers.call_method1(pyo3::intern!(py, "get"), (event_loop,))?;
+    if let Ok(w) = found.cast::<Waker>() {
+        return Ok(w.get().inner.clone());
+    }
+    let (tx, rx) = UnixStream::pair()?;
+    tx.set_nonblocking(true)?;
+    rx.set_nonblocking(true)?;
+    let fd = rx.as_raw_fd();
+    let inner = Arc::new(Inner {
+        queue: Mutex::new(Vec::new()),
+        tx,
+        rx,
+    });
+    let waker = Bound::new(
+        py,
+        Waker {
+            inner: inner.clone(),
+        },
+    )?;
+    event_loop.call_method1("add_reader", (fd, waker.getattr("drain")?))?;
+    wakers.set_item(event_loop, waker)?;
+    Ok(inner)
+}
 
 /// Runs `fut` on the tokio runtime and returns an `asyncio` future (of the
 /// running loop) that resolves to its value, or raises its error as the
@@ -44,100 +158,29 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let event_loop = py
-        .import(pyo3::intern!(py, "asyncio"))?
-        .call_method0(pyo3::intern!(py, "get_running_loop"))?;
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let event_loop = GET_RUNNING_LOOP
+        .import(py, "asyncio", "get_running_loop")?
+        .call0()?;
+    let waker = waker_for(&event_loop)?;
     let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
-    let (loop_ref, fut_ref) = (event_loop.unbind(), py_fut.clone().unbind());
+    let fut_ref = py_fut.clone().unbind();
     let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
         let outcome = fut.await;
-        deliver(loop_ref, fut_ref, outcome);
+        let convert: Convert = Box::new(move |py| match outcome {
+            Ok(v) => v.into_py_any(py),
+            Err(e) => Err(errors::to_py_in(py, &e)),
+        });
+        waker.push(Done {
+            fut: fut_ref,
+            convert,
+        });
     });
     py_fut.call_method1(
         pyo3::intern!(py, "add_done_callback"),
         (AbortOnCancel(task.abort_handle()),),
     )?;
     Ok(py_fut)
-}
-
-/// Counts one tokio thread delivering a result while it lives.
-struct Attached;
-
-impl Attached {
-    fn enter() -> Attached {
-        ATTACHED.fetch_add(1, Ordering::SeqCst);
-        Attached
-    }
-}
-
-impl Drop for Attached {
-    fn drop(&mut self) {
-        ATTACHED.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// On a tokio thread: converts the outcome and schedules [`resolve`] on the
-/// loop. Nothing is delivered once [`shutdown`] ran (nobody awaits any more).
-fn deliver<T>(event_loop: Py<PyAny>, fut: Py<PyAny>, outcome: Result<T>)
-where
-    T: for<'a> IntoPyObject<'a>,
-{
-    // Counted before the check, so `shutdown` (which sets CLOSING, then
-    // waits for the count) never misses a delivery that passed the check.
-    let _attached = Attached::enter();
-    if CLOSING.load(Ordering::SeqCst) {
-        // Dropping these needs no attach (pyo3 defers the decrefs), but
-        // nothing needs them either.
-        std::mem::forget((event_loop, fut));
-        return;
-    }
-    Python::attach(|py| {
-        let (value, error) = match outcome {
-            Ok(v) => match v.into_py_any(py) {
-                Ok(v) => (v, None),
-                Err(e) => (py.None(), Some(e.into_value(py).into_any())),
-            },
-            Err(e) => (
-                py.None(),
-                Some(errors::to_py_in(py, &e).into_value(py).into_any()),
-            ),
-        };
-        let scheduled = resolver(py).and_then(|resolve| {
-            event_loop.call_method1(
-                py,
-                pyo3::intern!(py, "call_soon_threadsafe"),
-                (resolve, fut, value, error),
-            )
-        });
-        // The loop is closed: the caller left without awaiting the result.
-        drop(scheduled);
-    });
-}
-
-/// The [`resolve`] function object, made once.
-fn resolver(py: Python<'_>) -> PyResult<&Py<PyCFunction>> {
-    static RESOLVE: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-    RESOLVE.get_or_try_init(py, || Ok(wrap_pyfunction!(resolve, py)?.unbind()))
-}
-
-/// On the loop's thread: sets the future's result or exception, unless it
-/// was cancelled meanwhile.
-#[pyfunction]
-#[pyo3(signature = (fut, value, error=None))]
-fn resolve(
-    fut: &Bound<'_, PyAny>,
-    value: Bound<'_, PyAny>,
-    error: Option<Bound<'_, PyAny>>,
-) -> PyResult<()> {
-    let py = fut.py();
-    if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
-        return Ok(());
-    }
-    match error {
-        Some(e) => fut.call_method1(pyo3::intern!(py, "set_exception"), (e,))?,
-        None => fut.call_method1(pyo3::intern!(py, "set_result"), (value,))?,
-    };
-    Ok(())
 }
 
 /// A done-callback of the `asyncio` future: a cancelled future aborts the
@@ -156,18 +199,4 @@ impl AbortOnCancel {
         }
         Ok(())
     }
-}
-
-/// The `atexit` hook: stops delivering results and waits (up to 5 s,
-/// without the GIL) until no tokio thread is attached, so none is when the
-/// interpreter finalizes.
-#[pyfunction]
-pub fn shutdown(py: Python<'_>) {
-    CLOSING.store(true, Ordering::SeqCst);
-    py.detach(|| {
-        let start = Instant::now();
-        while ATTACHED.load(Ordering::SeqCst) > 0 && start.elapsed() < SHUTDOWN_WAIT {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
 }

@@ -23,12 +23,6 @@ use pyo3::prelude::*;
 /// re-export what it holds.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Before the interpreter finalizes, no tokio thread may be attached
-    // (see bridge.rs).
-    let shutdown = wrap_pyfunction!(bridge::shutdown, m)?;
-    m.py()
-        .import("atexit")?
-        .call_method1("register", (shutdown,))?;
     m.add_function(wrap_pyfunction!(client::init_client, m)?)?;
     m.add_function(wrap_pyfunction!(client::close_client, m)?)?;
     m.add_function(wrap_pyfunction!(client::init_tables, m)?)?;
