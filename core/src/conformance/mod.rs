@@ -5,8 +5,8 @@
 //!
 //! A backend's test file is one line:
 //!
-//! ```ignore
-//! affine_db::conformance_suite!(my_backend_harness);
+//! ```text
+//! affine_db_core::conformance_suite!(my_backend_harness);
 //! ```
 //!
 //! where `async fn my_backend_harness() -> Harness` opens a fresh, empty
