@@ -123,11 +123,14 @@ pub async fn migrate(
                 Record::Ready {
                     id,
                     item,
-                    miner_hotkey,
                     miner,
+                    time_s,
                 } => {
                     if signatures.insert(id) {
-                        writer.add(*item, miner_hotkey, *miner);
+                        if let Err(e) = writer.add(*item, miner, time_s) {
+                            failure = Some(e);
+                            break 'shards;
+                        }
                         if writer.full() {
                             if let Err(e) = writer.submit().await {
                                 failure = Some(e);

@@ -6,6 +6,7 @@ use serde_json::Value;
 use affine_db_core::codec::Codec;
 use affine_db_core::error::Error;
 use affine_db_core::item::Item;
+use affine_db_core::tables::miners::MinerInfo;
 
 use super::record::{convert, SkipReason};
 use super::source::Source;
@@ -47,11 +48,10 @@ pub(super) enum Record {
         id: u128,
         /// The stored item, conversation compressed.
         item: Box<Item>,
-        /// Its miner's hotkey.
-        miner_hotkey: String,
-        /// Its miner's metadata item, as first created (time fields from
-        /// this sample), written when the miner is new.
-        miner: Box<Item>,
+        /// Its miner's metadata.
+        miner: MinerInfo,
+        /// The sample's time in seconds.
+        time_s: i64,
     },
     /// Not migrated.
     Skipped {
@@ -105,14 +105,10 @@ fn prepare_record(rec: &Value, window: i64, codec: &Codec) -> Record {
         Ok(Err(Error::TooLarge { .. })) => return skipped(SkipReason::TooLarge),
         Ok(Err(_)) | Err(_) => return skipped(SkipReason::Malformed),
     };
-    let miner_hotkey = c.miner.miner_hotkey.clone();
-    let Ok(miner) = c.miner.merge(None, c.time_s) else {
-        return skipped(SkipReason::Malformed);
-    };
     Record::Ready {
         id: id.as_u128(),
         item: Box::new(item),
-        miner_hotkey,
-        miner: Box::new(miner.to_item()),
+        miner: c.miner,
+        time_s: c.time_s,
     }
 }

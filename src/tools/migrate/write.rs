@@ -8,6 +8,7 @@ use affine_db_core::error::{Error, Result};
 use affine_db_core::item::Item;
 use affine_db_core::schema::Table;
 use affine_db_core::store::Store;
+use affine_db_core::tables::miners::MinerInfo;
 
 use super::RetryPolicy;
 
@@ -54,13 +55,16 @@ impl Writer {
         }
     }
 
-    /// Adds one sample item; its miner's metadata item goes into the same
-    /// batch when the miner is new.
-    pub fn add(&mut self, item: Item, miner_hotkey: String, miner: Item) {
-        if self.known_miners.insert(miner_hotkey) {
-            self.miners.push(miner);
+    /// Adds one sample item; its miner's metadata goes into the same batch
+    /// when the miner is new (time fields from this, its first sample).
+    pub fn add(&mut self, item: Item, miner: MinerInfo, time_s: i64) -> Result<()> {
+        if !self.known_miners.contains(&miner.miner_hotkey) {
+            let hotkey = miner.miner_hotkey.clone();
+            self.miners.push(miner.merge(None, time_s)?.to_item());
+            self.known_miners.insert(hotkey);
         }
         self.samples.push(item);
+        Ok(())
     }
 
     /// Whether the current batch is full.
