@@ -26,7 +26,10 @@ mod tests {
 
     #[test]
     fn peak_is_at_least_current_and_grows_with_memory() {
-        let (Some(before), Some(now)) = (peak_rss_bytes(), current_rss_bytes()) else {
+        // The RSS first, then the peak: the peak read later holds every
+        // RSS before it, even while other tests of this process allocate.
+        let now = current_rss_bytes();
+        let (Some(now), Some(before)) = (now, peak_rss_bytes()) else {
             // Only Linux has /proc/self/status; elsewhere both are None.
             assert!(peak_rss_bytes().is_none() && std::fs::metadata("/proc/self/status").is_err());
             return;
