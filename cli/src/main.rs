@@ -87,9 +87,15 @@ fn describe_error(err: &Error) -> String {
         }
         Error::Throttled { .. } => Some("retry later or raise the table's capacity"),
         Error::Conflict(_) => Some("the item changed concurrently; re-read it and retry"),
-        Error::Corrupt(_) => {
-            Some("the stored data cannot be decoded; export what reads and inspect the item")
-        }
+        // A snapshot file (`copy`'s own, or one a library call read).
+        Error::Corrupt(m) if m.starts_with("snapshot: ") => Some(
+            "a snapshot is the whole file `affine-db export` wrote; export it again from \
+             the source store",
+        ),
+        Error::Corrupt(_) => Some(
+            "a stored row cannot be decoded; list commands skip such rows with \
+             --skip-corrupt, and `affine-db export` saves every row as stored",
+        ),
         Error::TooLarge { .. } => Some("nothing was written; store a smaller value"),
         _ => None,
     };

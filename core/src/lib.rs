@@ -25,6 +25,7 @@ pub mod codec;
 pub mod cond;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod damage;
 pub mod dictionaries;
 pub mod error;
 pub mod item;

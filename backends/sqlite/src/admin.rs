@@ -10,18 +10,69 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use crate::db::{self, SqlResult};
-use crate::row::{self, Cols};
+use crate::row::{self, Cols, RawKey};
 use crate::SqliteBackend;
 
 /// Rows written per raw batch statement group (one transaction per call).
 const MAX_BATCH_WRITE: usize = 500;
 
-fn cursor_of(item: &Item) -> Result<String> {
-    let key = |k: &str| match item.get(k) {
-        Some(affine_db_core::Attr::S(s)) => Ok(s.clone()),
-        _ => Err(Error::corrupt(format!("row without a string {k}"))),
+/// The start of a cursor resuming after a row whose key is not UTF-8 text
+/// (a damaged row): the exact stored values, so the scan goes on after it.
+const RAW_CURSOR: &str = "sqlite-raw:";
+
+/// The cursor resuming after the row whose stored key is `key`.
+fn cursor_of(key: &[RawKey; 2]) -> String {
+    if let (Some(pk), Some(sk)) = (key[0].as_str(), key[1].as_str()) {
+        return scan_cursor(pk, sk);
+    }
+    let part = |k: &RawKey| match k {
+        RawKey::Text(t) => format!("t{}", hex(t)),
+        RawKey::Blob(b) => format!("b{}", hex(b)),
+        RawKey::Integer(i) => format!("i{i}"),
+        RawKey::Real(f) => format!("r{}", f.to_bits()),
+        RawKey::Null => "n".to_string(),
     };
-    Ok(scan_cursor(&key("pk")?, &key("sk")?))
+    format!("{RAW_CURSOR}{}:{}", part(&key[0]), part(&key[1]))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stored key a cursor of [`cursor_of`] resumes after.
+fn parse_cursor(cursor: &str) -> Result<[RawKey; 2]> {
+    let Some(raw) = cursor.strip_prefix(RAW_CURSOR) else {
+        let (pk, sk) = parse_scan_cursor(cursor)?;
+        return Ok([RawKey::Text(pk.into_bytes()), RawKey::Text(sk.into_bytes())]);
+    };
+    let bad = || {
+        Error::invalid(
+            "cursor",
+            "not a cursor returned by scan_page; start without one",
+        )
+    };
+    let unhex = |h: &str| -> Option<Vec<u8>> {
+        if h.len() % 2 != 0 {
+            return None;
+        }
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+            .collect()
+    };
+    let part = |p: &str| -> Option<RawKey> {
+        let (class, rest) = (p.get(..1)?, p.get(1..)?);
+        Some(match class {
+            "t" => RawKey::Text(unhex(rest)?),
+            "b" => RawKey::Blob(unhex(rest)?),
+            "i" => RawKey::Integer(rest.parse().ok()?),
+            "r" => RawKey::Real(f64::from_bits(rest.parse().ok()?)),
+            "n" if rest.is_empty() => RawKey::Null,
+            _ => return None,
+        })
+    };
+    let (pk, sk) = raw.split_once(':').ok_or_else(bad)?;
+    Ok([part(pk).ok_or_else(bad)?, part(sk).ok_or_else(bad)?])
 }
 
 #[async_trait]
@@ -102,33 +153,45 @@ impl Admin for SqliteBackend {
         limit: usize,
     ) -> Result<ScanPage> {
         check_scan_limit(limit)?;
-        let after = cursor.as_deref().map(parse_scan_cursor).transpose()?;
-        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-        let mut items = self
+        let after = cursor.as_deref().map(parse_cursor).transpose()?;
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The page, and the stored key of its last row (whatever its
+        // storage class, so a damaged key never ends or repeats the scan);
+        // then one row more tells whether another page follows.
+        let (items, last, more) = self
             .db
             .read(move |tx| {
                 let cols = Cols::all(table);
-                match after {
-                    None => cols.query(
+                let next = "WHERE (\"pk\", \"sk\") > (?1, ?2) ORDER BY \"pk\", \"sk\"";
+                let (items, last) = match &after {
+                    None => cols.query_with_last_key(
                         tx,
                         &cols.select("ORDER BY \"pk\", \"sk\" LIMIT ?1"),
                         params![fetch],
-                    ),
-                    Some((pk, sk)) => cols.query(
+                    )?,
+                    Some([pk, sk]) => cols.query_with_last_key(
                         tx,
-                        &cols.select(
-                            "WHERE (\"pk\", \"sk\") > (?1, ?2) ORDER BY \"pk\", \"sk\" LIMIT ?3",
-                        ),
+                        &cols.select(&format!("{next} LIMIT ?3")),
                         params![pk, sk, fetch],
-                    ),
-                }
+                    )?,
+                };
+                let more = match &last {
+                    Some([pk, sk]) if items.len() == limit => tx
+                        .prepare_cached(&format!(
+                            "SELECT 1 FROM {} {next} LIMIT 1",
+                            crate::db::ident(table.name())
+                        ))
+                        .db()?
+                        .exists(params![pk, sk])
+                        .db()?,
+                    _ => false,
+                };
+                Ok((items, last, more))
             })
             .await?;
-        let cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(cursor_of).transpose()?
-        } else {
-            None
+        let cursor = match last {
+            Some(key) if more => Some(cursor_of(&key)),
+            _ => None,
         };
         Ok(ScanPage { items, cursor })
     }

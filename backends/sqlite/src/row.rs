@@ -3,6 +3,12 @@
 //! Any (config `param_value`)→JSON text of the value; NULL or absent→SQL
 //! NULL, left out of the item on read. Table code converts records with the
 //! core's `to_item`/`from_item` and talks to SQLite only through here.
+//!
+//! Reads never fail on a stored value: one that does not fit its column
+//! (text that is not UTF-8 or not JSON, a value of another storage class,
+//! written by another tool or damaged) is read as it is stored, raw bytes
+//! as `B`, and raw bytes write back as a blob, so such a row exports and
+//! copies whole and the typed readers report it by key.
 
 use affine_db_core::cond::Cond;
 use affine_db_core::item::{check_item, format_f64, Attr, Item};
@@ -59,20 +65,19 @@ impl Cols {
         )
     }
 
-    /// Reads one row selected with these columns into an item.
+    /// Reads one row selected with these columns into an item. A value that
+    /// does not fit its column's declared type is read as it is stored
+    /// ([`from_sql`]), never as an error: the typed readers and
+    /// [`affine_db_core::damage::find`] report it.
     pub(crate) fn item(&self, row: &Row<'_>) -> Result<Item> {
         let mut item = Item::new();
         for (i, key) in [PK, SK].into_iter().enumerate() {
-            match row.get_ref(i).db()? {
-                ValueRef::Text(t) => {
-                    item.insert(key.into(), Attr::S(text(self.table, key, t)?));
-                }
-                other => return Err(corrupt(self.table, key, "TEXT", other)),
-            }
+            let v = row.get_ref(i).db()?;
+            item.insert(key.into(), key_attr(v));
         }
         for (i, def) in self.attrs.iter().enumerate() {
             let v = row.get_ref(i + 2).db()?;
-            if let Some(attr) = from_sql(self.table, def, v)? {
+            if let Some(attr) = from_sql(def, v) {
                 item.insert(def.name.into(), attr);
             }
         }
@@ -94,60 +99,137 @@ impl Cols {
         }
         Ok(out)
     }
-}
 
-fn text(table: Table, name: &str, bytes: &[u8]) -> Result<String> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::corrupt(format!("{table}: column {name} is not UTF-8")))
-}
-
-fn corrupt(table: Table, name: &str, want: &str, got: ValueRef<'_>) -> Error {
-    Error::corrupt(format!(
-        "{table}: column {name} should be {want}, found {:?}",
-        got.data_type()
-    ))
-}
-
-fn json_attr(table: Table, name: &str, bytes: &[u8]) -> Result<Attr> {
-    let v: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::corrupt(format!("{table}: column {name} is not JSON: {e}")))?;
-    Ok(Attr::from_json(&v))
-}
-
-/// One column value as an attribute; `None` for SQL NULL.
-fn from_sql(table: Table, def: &AttrDef, v: ValueRef<'_>) -> Result<Option<Attr>> {
-    let name = def.name;
-    if let ValueRef::Null = v {
-        return Ok(None);
-    }
-    let attr = match (def.ty, v) {
-        (AttrType::S, ValueRef::Text(t)) => Attr::S(text(table, name, t)?),
-        (AttrType::Int | AttrType::Float, ValueRef::Integer(i)) => Attr::int(i),
-        (AttrType::Int | AttrType::Float, ValueRef::Real(f)) if f.is_finite() => {
-            Attr::N(format_f64(f))
+    /// [`Cols::query`], with the stored `pk` and `sk` of the last row
+    /// exactly as SQLite holds them (for a scan cursor).
+    pub(crate) fn query_with_last_key(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        params: impl Params,
+    ) -> Result<(Vec<Item>, Option<[RawKey; 2]>)> {
+        let mut stmt = conn.prepare_cached(sql).db()?;
+        let mut rows = stmt.query(params).db()?;
+        let mut out = Vec::new();
+        let mut last = None;
+        while let Some(row) = rows.next().db()? {
+            out.push(self.item(row)?);
+            last = Some([
+                RawKey::of(row.get_ref(0).db()?),
+                RawKey::of(row.get_ref(1).db()?),
+            ]);
         }
-        (AttrType::Bool, ValueRef::Integer(i)) => Attr::Bool(i != 0),
-        (AttrType::B, ValueRef::Blob(b)) => Attr::B(b.to_vec()),
-        (AttrType::M, ValueRef::Text(t)) => match json_attr(table, name, t)? {
-            m @ Attr::M(_) => m,
-            other => {
-                return Err(Error::corrupt(format!(
-                    "{table}: column {name} should hold a JSON object, found {}",
-                    other.type_name()
-                )))
-            }
+        Ok((out, last))
+    }
+}
+
+/// A key column's value exactly as stored (a damaged key may be text that
+/// is not UTF-8, a blob or a number).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawKey {
+    /// TEXT, as bytes.
+    Text(Vec<u8>),
+    /// BLOB.
+    Blob(Vec<u8>),
+    /// INTEGER.
+    Integer(i64),
+    /// REAL.
+    Real(f64),
+    /// NULL (the columns are `NOT NULL`; kept for completeness).
+    Null,
+}
+
+impl RawKey {
+    fn of(v: ValueRef<'_>) -> RawKey {
+        match v {
+            ValueRef::Text(t) => RawKey::Text(t.to_vec()),
+            ValueRef::Blob(b) => RawKey::Blob(b.to_vec()),
+            ValueRef::Integer(i) => RawKey::Integer(i),
+            ValueRef::Real(f) => RawKey::Real(f),
+            ValueRef::Null => RawKey::Null,
+        }
+    }
+
+    /// The key as a string, if it is UTF-8 text.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            RawKey::Text(t) => std::str::from_utf8(t).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value to bind to compare with the stored key.
+    pub(crate) fn to_sql(&self) -> rusqlite::types::ToSqlOutput<'_> {
+        use rusqlite::types::ToSqlOutput;
+        ToSqlOutput::Borrowed(match self {
+            RawKey::Text(t) => ValueRef::Text(t),
+            RawKey::Blob(b) => ValueRef::Blob(b),
+            RawKey::Integer(i) => ValueRef::Integer(*i),
+            RawKey::Real(f) => ValueRef::Real(*f),
+            RawKey::Null => ValueRef::Null,
+        })
+    }
+}
+
+impl rusqlite::ToSql for RawKey {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(RawKey::to_sql(self))
+    }
+}
+
+/// A key column as an attribute: a string, or (damaged) its raw bytes or number.
+fn key_attr(v: ValueRef<'_>) -> Attr {
+    match v {
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Attr::S(s.to_string()),
+            Err(_) => Attr::B(t.to_vec()),
         },
-        (AttrType::Any, ValueRef::Text(t)) => json_attr(table, name, t)?,
-        (ty, other) => return Err(corrupt(table, name, crate::db::column_type(ty), other)),
-    };
-    Ok(Some(attr))
+        ValueRef::Blob(b) => Attr::B(b.to_vec()),
+        ValueRef::Integer(i) => Attr::int(i),
+        ValueRef::Real(f) => Attr::B(f.to_string().into_bytes()),
+        ValueRef::Null => Attr::Null,
+    }
+}
+
+/// JSON text as an attribute; `None` when it is not JSON.
+fn json_attr(bytes: &[u8]) -> Option<Attr> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .map(|v| Attr::from_json(&v))
+}
+
+/// One column value as an attribute; `None` for SQL NULL. A value that
+/// does not fit the column's declared type is returned as it is stored:
+/// text that is not UTF-8 (or not the JSON a JSON column holds) and blobs
+/// as [`Attr::B`], their raw bytes; numbers as [`Attr::N`]. So a damaged
+/// row still reads, exports and copies whole.
+fn from_sql(def: &AttrDef, v: ValueRef<'_>) -> Option<Attr> {
+    Some(match (def.ty, v) {
+        (_, ValueRef::Null) => return None,
+        (AttrType::S, ValueRef::Text(t)) => match std::str::from_utf8(t) {
+            Ok(s) => Attr::S(s.to_string()),
+            Err(_) => Attr::B(t.to_vec()),
+        },
+        (AttrType::Bool, ValueRef::Integer(i)) => Attr::Bool(i != 0),
+        (AttrType::M, ValueRef::Text(t)) => match json_attr(t) {
+            Some(m @ Attr::M(_)) => m,
+            _ => Attr::B(t.to_vec()),
+        },
+        (AttrType::Any, ValueRef::Text(t)) => json_attr(t).unwrap_or_else(|| Attr::B(t.to_vec())),
+        (_, ValueRef::Integer(i)) => Attr::int(i),
+        (_, ValueRef::Real(f)) if f.is_finite() => Attr::N(format_f64(f)),
+        (_, ValueRef::Real(f)) => Attr::B(f.to_string().into_bytes()),
+        (_, ValueRef::Text(b) | ValueRef::Blob(b)) => Attr::B(b.to_vec()),
+    })
 }
 
 fn mismatch(table: Table, name: &str, ty: AttrType, attr: &Attr) -> Error {
     Error::invalid(
         name,
         format!(
-            "{table}: attribute {name} is {} but the column holds {ty:?}",
+            "{table}: attribute {name} is {} but the column holds {ty:?}, so SQLite cannot \
+             store it exactly (a damaged item: `export --skip-corrupt` and `copy \
+             --skip-corrupt` leave such items out)",
             attr.type_name()
         ),
     )
@@ -177,7 +259,9 @@ fn to_sql(table: Table, def: &AttrDef, attr: &Attr) -> Result<Value> {
             }
         }
         (AttrType::Bool, Attr::Bool(b)) => Value::Integer(i64::from(*b)),
-        (AttrType::B, Attr::B(b)) => Value::Blob(b.clone()),
+        // Raw bytes in any column: a damaged value (see `from_sql`), kept
+        // as stored, so a damaged item copies and reads back unchanged.
+        (_, Attr::B(b)) => Value::Blob(b.clone()),
         (AttrType::M, m @ Attr::M(_))
         | (
             AttrType::Any,
@@ -188,6 +272,14 @@ fn to_sql(table: Table, def: &AttrDef, attr: &Attr) -> Result<Value> {
                 .map_err(|e| Error::invalid(name, format!("{table}: {e}")))?;
             Value::Text(json.to_string())
         }
+        // A number in a blob column (damaged) stays a number.
+        (AttrType::B, Attr::N(n)) => match n.trim().parse::<i64>() {
+            Ok(i) => Value::Integer(i),
+            Err(_) => match n.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => Value::Real(f),
+                _ => return Err(mismatch(table, name, def.ty, attr)),
+            },
+        },
         (ty, other) => return Err(mismatch(table, name, ty, other)),
     })
 }

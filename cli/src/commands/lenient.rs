@@ -35,7 +35,23 @@ pub struct Skipped {
     table: Table,
     pk: String,
     sk: String,
+    /// The attribute whose stored value has the wrong type, when that is
+    /// why ([`affine_db::damage::find`]).
+    damage: Option<affine_db::damage::Damage>,
     error: Error,
+}
+
+impl Skipped {
+    fn new(table: Table, item: &Item, error: Error) -> Skipped {
+        let (pk, sk) = key_of(item);
+        Skipped {
+            table,
+            pk,
+            sk,
+            damage: affine_db::damage::find(table, item),
+            error,
+        }
+    }
 }
 
 /// What a raw listing found: the decoded rows and the skipped ones.
@@ -76,13 +92,16 @@ where
 /// One stderr line per skipped row, then the exit code.
 fn report(skipped: &[Skipped], skip_corrupt: bool) -> ExitCode {
     for s in skipped {
-        eprintln!(
-            "skipped: {} item pk={:?} sk={:?} cannot be decoded: {}",
-            s.table.name(),
-            s.pk,
-            s.sk,
-            s.error.report()
-        );
+        match &s.damage {
+            Some(d) => eprintln!("skipped: {d}"),
+            None => eprintln!(
+                "skipped: {} item pk={:?} sk={:?}: cannot be decoded: {}",
+                s.table.name(),
+                s.pk,
+                s.sk,
+                s.error.report()
+            ),
+        }
     }
     if skipped.is_empty() || skip_corrupt {
         return ExitCode::SUCCESS;
@@ -95,13 +114,13 @@ fn report(skipped: &[Skipped], skip_corrupt: bool) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// The string `pk`/`sk` of a raw item ("" when missing).
+/// The `pk`/`sk` of a raw item as text ("" when missing; a damaged key's
+/// bytes read lossily).
 pub fn key_of(item: &Item) -> (String, String) {
-    let get = |k: &str| match item.get(k) {
-        Some(affine_db::Attr::S(s)) => s.clone(),
-        _ => String::new(),
-    };
-    (get(PK), get(SK))
+    (
+        affine_db::damage::key_text(item, PK),
+        affine_db::damage::key_text(item, SK),
+    )
 }
 
 /// The live raw items of `table` whose `(pk, sk)` `keep` accepts.
@@ -139,15 +158,7 @@ pub fn decode<T>(
     for item in items {
         match decode(&item) {
             Ok(row) => listing.rows.push(row),
-            Err(error) => {
-                let (pk, sk) = key_of(&item);
-                listing.skipped.push(Skipped {
-                    table,
-                    pk,
-                    sk,
-                    error,
-                });
-            }
+            Err(error) => listing.skipped.push(Skipped::new(table, &item, error)),
         }
     }
     listing
@@ -166,15 +177,7 @@ where
     for item in items {
         match decode(item).await {
             (_, Ok(row)) => listing.rows.push(row),
-            (item, Err(error)) => {
-                let (pk, sk) = key_of(&item);
-                listing.skipped.push(Skipped {
-                    table,
-                    pk,
-                    sk,
-                    error,
-                });
-            }
+            (item, Err(error)) => listing.skipped.push(Skipped::new(table, &item, error)),
         }
     }
     listing
