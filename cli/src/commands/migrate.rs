@@ -1,7 +1,8 @@
 //! `migrate --source SRC [--tail BLOCKS] [--max-results N] [--current-block B]
 //! [--batch-size N] [--concurrency N] [--workers N] [--in-flight N] [--json]`:
 //! imports the old validator's R2 result shards (DESIGN §7) with
-//! [`affine_db::tools::migrate::migrate`].
+//! [`affine_db::tools::migrate::migrate`]. `--max-index-bytes` and
+//! `--max-shard-bytes` cap every read.
 
 use std::process::ExitCode;
 
@@ -41,6 +42,14 @@ pub struct Args {
     /// writer commits them in turn; 4 on DynamoDB)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     in_flight: Option<u64>,
+    /// The most bytes read of `affine/index.json` (default 64 MiB); a larger
+    /// index ends the run with an error
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_index_bytes: Option<u64>,
+    /// The most bytes read of one shard (default 512 MiB); a larger one is
+    /// skipped and counted as `too_large`
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_shard_bytes: Option<u64>,
     /// Print the summary as one JSON object
     #[arg(long)]
     json: bool,
@@ -81,6 +90,8 @@ pub async fn run(args: Args, ctx: &Context) -> CmdResult {
                 .workers
                 .map_or_else(migrate::default_workers, |w| w as usize),
             in_flight: args.in_flight.map_or(defaults.in_flight, |n| n as usize),
+            max_index_bytes: args.max_index_bytes.unwrap_or(defaults.max_index_bytes),
+            max_shard_bytes: args.max_shard_bytes.unwrap_or(defaults.max_shard_bytes),
             ..defaults
         };
         migrate::migrate(&store, &source, &opts, &report).await

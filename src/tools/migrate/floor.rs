@@ -40,9 +40,9 @@ pub async fn parse_floor(source: &Source, opts: &MigrateOptions) -> Result<Floor
     let started = Instant::now();
     let selection = select(source, opts).await?;
     let shards_selected = selection.shards.len() as u64;
-    let retry = opts.retry;
+    let (retry, limit) = (opts.retry, opts.max_shard_bytes);
     let mut shards = stream::iter(selection.shards)
-        .map(|(_, key)| async move { fetch(source, &key, &retry).await })
+        .map(|(_, key)| async move { fetch(source, &key, limit, &retry).await })
         .buffered(opts.concurrency)
         .map(|fetched| async move {
             match fetched {

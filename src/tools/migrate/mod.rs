@@ -29,9 +29,11 @@
 //! Samples are written as the items `save_samples` would build (the same
 //! `to_item` with the store's codec, dictionaries synchronised first).
 //!
-//! Malformed records, oversize items, missing and unreadable shards are
-//! skipped and counted by reason in the [`MigrationSummary`]; they never abort
-//! the run. Transient source errors and transient store errors
+//! Malformed records, oversize items, missing and unreadable shards, and
+//! shards the source refuses to read (a key that is not a plain key, a
+//! path outside a `dir://` source, a redirect, an object over
+//! [`MigrateOptions::max_shard_bytes`]: see [`source`]) are skipped and
+//! counted by reason in the [`MigrationSummary`]; they never abort the run. Transient source errors and transient store errors
 //! ([`Error::is_transient`](affine_db_core::error::Error::is_transient)) are retried with exponential backoff (a batch
 //! the backend could not finish is written again whole: puts are
 //! idempotent); a store error that persists ends the run with that error,
@@ -58,7 +60,7 @@ use affine_db_core::store::Store;
 pub use floor::{parse_floor, FloorSummary};
 pub use record::{convert, sample_id, Converted, SkipReason};
 pub use run::migrate;
-pub use source::{ObjectSource, Source};
+pub use source::{check_key, Object, ObjectSource, Refusal, Source};
 
 /// The key of the shard index in the bucket.
 pub const INDEX_KEY: &str = "affine/index.json";
@@ -135,6 +137,12 @@ pub struct MigrateOptions {
     pub in_flight: usize,
     /// Retries of transient errors.
     pub retry: RetryPolicy,
+    /// The most bytes read of the index; a larger one ends the run with an
+    /// error ([`source::DEFAULT_MAX_INDEX_BYTES`] by default).
+    pub max_index_bytes: u64,
+    /// The most bytes read of one shard; a larger one is skipped as
+    /// `too_large` ([`source::DEFAULT_MAX_SHARD_BYTES`] by default).
+    pub max_shard_bytes: u64,
 }
 
 /// The default [`MigrateOptions::workers`]: one per core, at least two
@@ -178,6 +186,8 @@ impl Default for MigrateOptions {
             workers: default_workers(),
             in_flight: DEFAULT_IN_FLIGHT,
             retry: RetryPolicy::default(),
+            max_index_bytes: source::DEFAULT_MAX_INDEX_BYTES,
+            max_shard_bytes: source::DEFAULT_MAX_SHARD_BYTES,
         }
     }
 }
@@ -202,7 +212,12 @@ pub struct SkippedShard {
     pub key: String,
     /// Why: `missing` (listed but absent), `truncated` (JSON ends early),
     /// `invalid_json`, `not_an_array`, `unreadable` (read failed after
-    /// retries), `bad_key` (no 9-digit window in the key).
+    /// retries), `bad_key` (no 9-digit window in the key), or what the
+    /// source refused ([`source::Refusal`]): `unsafe_key` (not a plain
+    /// object key, never followed), `outside_source` (a `dir://` path that
+    /// resolves outside the directory), `not_a_file` (a `dir://` FIFO,
+    /// device or directory), `redirected` (an HTTP redirect, never
+    /// followed), `too_large` (over [`MigrateOptions::max_shard_bytes`]).
     pub reason: &'static str,
 }
 

@@ -78,10 +78,10 @@ pub async fn migrate(
     };
     progress(&prog);
 
-    let retry = opts.retry;
+    let (retry, limit) = (opts.retry, opts.max_shard_bytes);
     let mut shards = stream::iter(selection.shards)
         .map(|(window, key)| async move {
-            let fetched = fetch(source, &key, &retry).await;
+            let fetched = fetch(source, &key, limit, &retry).await;
             (window, key, fetched)
         })
         .buffered(opts.concurrency)

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use affine_db_core::error::{Error, Result};
 
-use super::source::Source;
+use super::source::{check_key, Object, Refusal, Source};
 use super::{shard_window, MigrateOptions, SkippedShard, INDEX_KEY, MAX_LISTED};
 
 /// The shards a run reads, in order, and what the index said besides.
@@ -41,6 +41,12 @@ impl Selection {
 
 /// Checks the options that need no source.
 pub(super) fn validate(opts: &MigrateOptions) -> Result<()> {
+    if opts.max_index_bytes == 0 || opts.max_shard_bytes == 0 {
+        return Err(Error::invalid(
+            "max_index_bytes/max_shard_bytes",
+            "must be at least 1",
+        ));
+    }
     if opts.batch_size == 0 || opts.concurrency == 0 || opts.workers == 0 || opts.in_flight == 0 {
         return Err(Error::invalid(
             "batch_size/concurrency/workers/in_flight",
@@ -61,11 +67,33 @@ pub(super) fn validate(opts: &MigrateOptions) -> Result<()> {
 /// Reads the index of `source` and selects the shards `opts` asks for.
 pub(super) async fn select(source: &Source, opts: &MigrateOptions) -> Result<Selection> {
     validate(opts)?;
-    let index = opts
+    let index = match opts
         .retry
-        .run(|| source.get(INDEX_KEY))
+        .run(|| source.get(INDEX_KEY, opts.max_index_bytes))
         .await?
-        .ok_or_else(|| Error::NotFound(format!("{INDEX_KEY} in {}", source.describe())))?;
+    {
+        Object::Bytes(b) => b,
+        Object::Missing => {
+            return Err(Error::NotFound(format!(
+                "{INDEX_KEY} in {}",
+                source.describe()
+            )))
+        }
+        Object::Refused(why, detail) => {
+            let hint = match why {
+                Refusal::TooLarge => "; raise --max-index-bytes if the index is genuine",
+                _ => "",
+            };
+            return Err(Error::invalid(
+                "source",
+                format!(
+                    "{INDEX_KEY} in {} was not read ({}): {detail}{hint}",
+                    source.describe(),
+                    why.as_str()
+                ),
+            ));
+        }
+    };
     let keys: Vec<Value> = serde_json::from_slice(&index)
         .map_err(|e| Error::corrupt(format!("{INDEX_KEY} is not a JSON array: {e}")))?;
 
@@ -81,6 +109,11 @@ pub(super) async fn select(source: &Source, opts: &MigrateOptions) -> Result<Sel
         };
         if !seen.insert(key.clone()) {
             sel.index_duplicates += 1;
+            continue;
+        }
+        if check_key(&key).is_err() {
+            // Never becomes a path or a URL.
+            sel.skip(key, Refusal::UnsafeKey.as_str());
             continue;
         }
         match shard_window(&key) {

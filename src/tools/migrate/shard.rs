@@ -9,22 +9,23 @@ use affine_db_core::item::Item;
 use affine_db_core::tables::miners::MinerInfo;
 
 use super::record::{convert, SkipReason};
-use super::source::Source;
+use super::source::{Object, Source};
 use super::RetryPolicy;
 
 /// A shard's bytes, or why there are none.
 pub(super) enum Fetched {
     /// The object's bytes.
     Bytes(Vec<u8>),
-    /// Not read: `missing` or `unreadable`.
+    /// Not read: `missing`, `unreadable`, or a [`Refusal`]'s name.
     Skipped(&'static str),
 }
 
-/// Reads one shard, retrying transient errors.
-pub(super) async fn fetch(source: &Source, key: &str, retry: &RetryPolicy) -> Fetched {
-    match retry.run(|| source.get(key)).await {
-        Ok(Some(bytes)) => Fetched::Bytes(bytes),
-        Ok(None) => Fetched::Skipped("missing"),
+/// Reads one shard of at most `limit` bytes, retrying transient errors.
+pub(super) async fn fetch(source: &Source, key: &str, limit: u64, retry: &RetryPolicy) -> Fetched {
+    match retry.run(|| source.get(key, limit)).await {
+        Ok(Object::Bytes(bytes)) => Fetched::Bytes(bytes),
+        Ok(Object::Missing) => Fetched::Skipped("missing"),
+        Ok(Object::Refused(why, _)) => Fetched::Skipped(why.as_str()),
         Err(_) => Fetched::Skipped("unreadable"),
     }
 }

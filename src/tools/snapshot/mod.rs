@@ -344,31 +344,12 @@ pub async fn copy_with(
     to: &dyn Admin,
     opts: &Options<'_>,
 ) -> Result<BTreeMap<Table, u64>> {
-    let mut file = tempfile_in_temp_dir()?;
+    let mut file = crate::tools::unlinked_temp_file("affine-db-copy").map_err(io)?;
     export_with(from, std::io::BufWriter::new(&mut file), opts).await?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     let validated = validate(std::io::BufReader::new(file))?;
     to.init().await?;
     validated.import_with(to, opts.progress).await
-}
-
-fn tempfile_in_temp_dir() -> Result<std::fs::File> {
-    let dir = std::env::temp_dir();
-    let name = format!(
-        "affine-db-copy-{}-{}.snap",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    );
-    let path = dir.join(name);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(io)?;
-    // Unlinked at once: the open handle keeps the data until it is closed.
-    let _ = std::fs::remove_file(&path);
-    Ok(file)
 }
 
 #[cfg(test)]

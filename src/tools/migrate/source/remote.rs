@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use affine_db_core::error::{Error, Result};
 
+use super::{too_large, Capped, Object, Refusal};
+
 /// An S3-compatible bucket (R2, AWS, moto), path-style addressing.
 #[derive(Debug, Clone)]
 pub struct S3Source {
@@ -73,8 +75,10 @@ impl S3Source {
         }
     }
 
-    /// The object at `key`; `Ok(None)` when there is none.
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    /// The object at `key`, at most `limit` bytes: refused from its
+    /// declared length when that is over, else streamed and dropped once
+    /// past it.
+    pub async fn get(&self, key: &str, limit: u64) -> Result<Object> {
         let full = if self.prefix.is_empty() {
             key.to_string()
         } else {
@@ -88,15 +92,25 @@ impl S3Source {
             .send()
             .await;
         match out {
-            Ok(out) => {
-                let body =
-                    out.body.collect().await.map_err(|e| {
+            Ok(mut out) => {
+                if let Some(len) = out.content_length().and_then(|l| u64::try_from(l).ok()) {
+                    if len > limit {
+                        return Ok(too_large(Some(len), limit));
+                    }
+                }
+                let mut body = Capped::new(limit);
+                while let Some(chunk) = out.body.next().await {
+                    let chunk = chunk.map_err(|e| {
                         Error::unavailable_from(format!("reading s3 object {full}"), e)
                     })?;
-                Ok(Some(body.into_bytes().to_vec()))
+                    if !body.push(&chunk)? {
+                        break;
+                    }
+                }
+                body.finish()
             }
             Err(err) => match s3_error(err, &full) {
-                None => Ok(None),
+                None => Ok(Object::Missing),
                 Some(e) => Err(e),
             },
         }
@@ -126,9 +140,11 @@ fn s3_error(
 }
 
 /// A public HTTP(S) base URL; objects are fetched at `{base}/{key}`.
+/// Redirects are never followed, and every URL built is checked to be the
+/// base's origin with the base's path before the key.
 #[derive(Debug, Clone)]
 pub struct HttpSource {
-    /// The HTTP client.
+    /// The HTTP client (redirects off).
     pub client: reqwest::Client,
     /// Base URL without a trailing `/`.
     pub base: String,
@@ -137,8 +153,17 @@ pub struct HttpSource {
 impl HttpSource {
     /// A source at `base` (`http(s)://...`).
     pub fn open(base: &str) -> Result<HttpSource> {
+        let parsed = reqwest::Url::parse(base)
+            .map_err(|e| Error::invalid("source", format!("{base}: not a URL ({e})")))?;
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(Error::invalid(
+                "source",
+                format!("{base}: a base URL has no query or fragment"),
+            ));
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::backend_from("HTTP client", e))?;
         Ok(HttpSource {
@@ -152,18 +177,49 @@ impl HttpSource {
         self.base.clone()
     }
 
-    /// The object at `key`; `Ok(None)` on 404.
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let url = format!("{}/{key}", self.base);
-        let resp = self
+    /// `{base}/{key}`, if it parses to the base's origin and path plus the
+    /// key (a checked key always does).
+    fn url(&self, key: &str) -> std::result::Result<reqwest::Url, String> {
+        let url = reqwest::Url::parse(&format!("{}/{key}", self.base))
+            .map_err(|e| format!("{key:?} does not make a URL ({e})"))?;
+        let base = reqwest::Url::parse(&format!("{}/", self.base))
+            .map_err(|e| format!("the base URL does not parse ({e})"))?;
+        if url.origin() != base.origin() || !url.path().starts_with(base.path()) {
+            return Err(format!(
+                "{key:?} makes the URL {url}, outside the base {}",
+                self.base
+            ));
+        }
+        Ok(url)
+    }
+
+    /// The object at `key`, at most `limit` bytes; [`Object::Missing`] on
+    /// 404, [`Refusal::Redirected`] on a redirect.
+    pub async fn get(&self, key: &str, limit: u64) -> Result<Object> {
+        let url = match self.url(key) {
+            Ok(u) => u,
+            Err(why) => return Ok(Object::Refused(Refusal::UnsafeKey, why)),
+        };
+        let mut resp = self
             .client
-            .get(&url)
+            .get(url)
             .send()
             .await
             .map_err(|e| Error::unavailable_from(format!("GET {key}"), e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+            return Ok(Object::Missing);
+        }
+        if status.is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+                .unwrap_or_default();
+            return Ok(Object::Refused(
+                Refusal::Redirected,
+                format!("HTTP {status} to {to:?} (redirects are not followed)"),
+            ));
         }
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(Error::unavailable(format!("GET {key}: HTTP {status}")));
@@ -171,10 +227,21 @@ impl HttpSource {
         if !status.is_success() {
             return Err(Error::backend(format!("GET {key}: HTTP {status}")));
         }
-        let bytes = resp
-            .bytes()
+        if let Some(len) = resp.content_length() {
+            if len > limit {
+                return Ok(too_large(Some(len), limit));
+            }
+        }
+        let mut body = Capped::new(limit);
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| Error::unavailable_from(format!("GET {key}"), e))?;
-        Ok(Some(bytes.to_vec()))
+            .map_err(|e| Error::unavailable_from(format!("GET {key}"), e))?
+        {
+            if !body.push(&chunk)? {
+                break;
+            }
+        }
+        body.finish()
     }
 }
