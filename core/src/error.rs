@@ -37,12 +37,18 @@ pub enum Error {
     #[error("condition failed: {0}")]
     Conflict(String),
     /// The item would exceed DynamoDB's 400 KB item size limit. Nothing was written.
-    #[error("item too large: {what} is {size} bytes, the limit is {limit} bytes")]
+    #[error(
+        "item too large: {what}{}, the limit is {limit} bytes",
+        .size.map(|s| format!(" is {s} bytes")).unwrap_or_default()
+    )]
     TooLarge {
-        /// Which item (table and key) was too large.
+        /// Which item (table and key) was too large; when the store refused
+        /// it, with the store's own message.
         what: String,
-        /// Its size in bytes, computed with DynamoDB's item size rules.
-        size: usize,
+        /// Its size in bytes, computed with DynamoDB's item size rules;
+        /// `None` when the size is not known (the store refused the item
+        /// by its own count, or an input was cut off at a cap).
+        size: Option<usize>,
         /// The limit in bytes.
         limit: usize,
     },
@@ -351,6 +357,26 @@ mod tests {
         let io = std::io::Error::other("a");
         assert_eq!(Error::unavailable_from("m", io), Error::unavailable("m"));
         assert_ne!(Error::unavailable("m"), Error::backend("m"));
+    }
+
+    #[test]
+    fn too_large_states_a_size_only_when_it_is_known() {
+        let mut item = crate::item::Item::new();
+        item.insert("b".into(), crate::item::Attr::B(vec![0; 500_000]));
+        let e = crate::item::check_item_size("scores item a/b", &item).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "item too large: scores item a/b is 500001 bytes, the limit is 409600 bytes"
+        );
+        let unknown = Error::TooLarge {
+            what: "x".into(),
+            size: None,
+            limit: 10,
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "item too large: x, the limit is 10 bytes"
+        );
     }
 
     #[test]

@@ -282,7 +282,7 @@ pub fn check_item_size(what: &str, item: &Item) -> Result<()> {
     if size > MAX_ITEM_BYTES {
         return Err(Error::TooLarge {
             what: what.to_string(),
-            size,
+            size: Some(size),
             limit: MAX_ITEM_BYTES,
         });
     }

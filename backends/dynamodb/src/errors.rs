@@ -102,10 +102,11 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: u16, what: &s
         "ResourceNotFoundException" | "ResourceNotFound" => {
             Error::missing_table(table_of(what), STORE)
         }
+        // DynamoDB counts by its own rules and does not say the size: quote it.
         "ValidationException" if message.contains("Item size") && message.contains("exceeded") => {
             Error::TooLarge {
-                what: what.to_string(),
-                size: MAX_ITEM_BYTES + 1,
+                what: format!("{what} ({STORE} refused it: {message:?})"),
+                size: None,
                 limit: MAX_ITEM_BYTES,
             }
         }
@@ -155,15 +156,22 @@ mod tests {
             ),
             Error::missing_table("affine_scores", STORE)
         );
-        assert!(matches!(
-            classify(
-                Some("ValidationException"),
-                Some("Item size has exceeded the maximum allowed size"),
-                400,
-                "x"
-            ),
-            Error::TooLarge { .. }
-        ));
+        let too_large = classify(
+            Some("ValidationException"),
+            Some("Item size has exceeded the maximum allowed size"),
+            400,
+            "x",
+        );
+        assert!(
+            matches!(too_large, Error::TooLarge { size: None, .. }),
+            "{too_large:?}"
+        );
+        // The size is DynamoDB's to tell, and it does not: quoted, not made up.
+        assert_eq!(
+            too_large.to_string(),
+            "item too large: x (DynamoDB refused it: \"Item size has exceeded the maximum \
+             allowed size\"), the limit is 409600 bytes"
+        );
         assert!(matches!(
             classify(None, None, 503, "x"),
             Error::Unavailable { .. }

@@ -99,6 +99,84 @@ pub(crate) fn sql_error(e: rusqlite::Error) -> Error {
     }
 }
 
+/// A path this process may not look at: permission denied, naming it.
+fn inaccessible(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        Error::backend_from(
+            format!(
+                "permission denied: cannot access sqlite database {} (check the permissions \
+                 of the file and of the directories above it)",
+                path.display()
+            ),
+            e,
+        )
+    } else {
+        Error::backend_from(
+            format!("cannot access sqlite database {}", path.display()),
+            e,
+        )
+    }
+}
+
+/// Why SQLite could not open `path` (for reading, or for writing when
+/// `writes`): SQLite says only "unable to open database file", so a
+/// permission problem is found by trying the file (or, for a new file, its
+/// directory) the same way, and named with the path.
+fn open_failure(path: &Path, writes: bool, e: rusqlite::Error) -> Error {
+    match denied_why(path, writes) {
+        Some(what) => Error::backend_from(
+            format!("permission denied: {what}; check its permissions (or use another path)"),
+            e,
+        ),
+        None => Error::backend_from(format!("cannot open sqlite database {}", path.display()), e),
+    }
+}
+
+/// What permission is missing to open `path`, if one is.
+fn denied_why(path: &Path, writes: bool) -> Option<String> {
+    let denied = Some;
+    let exists = std::fs::metadata(path).is_ok();
+    if exists {
+        let probe = std::fs::OpenOptions::new()
+            .read(true)
+            .write(writes)
+            .open(path);
+        if matches!(&probe, Err(io) if io.kind() == std::io::ErrorKind::PermissionDenied) {
+            let how = if writes { "read and write" } else { "read" };
+            return denied(format!(
+                "cannot open sqlite database {} to {how} it",
+                path.display()
+            ));
+        }
+    } else if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        // Create and remove a file beside it: does the directory let us?
+        let probe = dir.join(format!(".affine-db-probe-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+                return denied(format!(
+                    "cannot create sqlite database {}: the directory {} is not writable",
+                    path.display(),
+                    dir.display()
+                ))
+            }
+            Err(_) => {}
+        }
+    }
+    None
+}
+
 /// The refusal of a file that is not this tool's.
 fn foreign(why: impl std::fmt::Display) -> Error {
     Error::invalid(
@@ -167,7 +245,12 @@ impl Db {
                     p.join("affine.db").display()
                 )));
             }
-            if mode != OpenMode::Create && !p.exists() {
+            let exists = match std::fs::metadata(&p) {
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(inaccessible(&p, e)),
+            };
+            if mode != OpenMode::Create && !exists {
                 return Err(Error::NotFound(format!(
                     "sqlite database {} does not exist; run `affine-db --db sqlite://{} init` \
                      to create it, or check the path",
@@ -178,12 +261,7 @@ impl Db {
             let conn = match mode {
                 OpenMode::ReadOnly => open_read_only(&p)?,
                 OpenMode::Create | OpenMode::ReadWrite => {
-                    let conn = Connection::open(&p).map_err(|e| {
-                        Error::backend_from(
-                            format!("cannot open sqlite database {}", p.display()),
-                            e,
-                        )
-                    })?;
+                    let conn = Connection::open(&p).map_err(|e| open_failure(&p, true, e))?;
                     configure(&conn)?;
                     conn
                 }
@@ -342,8 +420,7 @@ impl Db {
 /// read, the file is opened `immutable` (no locks, no `-shm`), which is
 /// right for a read-only mount, where nobody can be writing.
 fn open_read_only(path: &Path) -> Result<Connection> {
-    let cannot =
-        |e| Error::backend_from(format!("cannot open sqlite database {}", path.display()), e);
+    let cannot = |e| open_failure(path, false, e);
     let plain = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -475,9 +552,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| {
-        Error::backend_from(format!("cannot open sqlite database {}", path.display()), e)
-    })?;
+    .map_err(|e| open_failure(path, true, e))?;
     configure(&conn)?;
     conn.pragma_update(None, "query_only", true).db()?;
     Ok(conn)

@@ -136,9 +136,14 @@ fn read_value_file(path: &std::path::Path) -> affine_db::Result<String> {
     };
     read.map_err(|e| Error::invalid("--value-file", format!("{}: {e}", path.display())))?;
     if bytes.len() as u64 == cap {
+        // Read no further than the cap: the size is more than that.
         return Err(Error::TooLarge {
-            what: format!("the value in {}", path.display()),
-            size: bytes.len(),
+            what: format!(
+                "the value in {} (more than {} bytes)",
+                path.display(),
+                cap - 1
+            ),
+            size: None,
             limit: MAX_ITEM_BYTES,
         });
     }

@@ -200,7 +200,7 @@ impl<R: Read> Reader<R> {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             self.fail("the data ends here (the snapshot is truncated)")
         } else {
-            self.fail(format!("the compressed stream cannot be read ({e})"))
+            self.fail(format!("the zstd stream cannot be decompressed ({e})"))
         }
     }
 
