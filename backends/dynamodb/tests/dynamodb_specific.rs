@@ -406,15 +406,25 @@ async fn save_samples_keeps_a_bounded_number_of_batches_in_flight() {
     );
     let mut stored = 0;
     for (round, concurrency) in [1usize, 6].into_iter().enumerate() {
-        // A 40 ms round trip makes the requests of a batch overlap; moto
-        // closes every connection after its response, so the most
-        // connections open at once through the proxy is the most requests
-        // in flight at once.
-        let proxy = LinkProxy::start(&ep, Link::round_trip_ms(40.0)).unwrap();
+        // The proxy counts each request from its head to the last byte of
+        // its response, and delivers no response until `concurrency`
+        // requests are in flight at once: a backend that keeps that many
+        // in flight reaches the peak exactly, one that keeps fewer never
+        // does, and the bound is the peak's ceiling. Nothing depends on
+        // timing.
+        let proxy = LinkProxy::start(&ep, Link::round_trip_ms(2.0)).unwrap();
         let b = DynamoBackend::connect(common::config(&p, proxy.url()), common::clock())
             .await
             .unwrap();
         b.set_batch_concurrency(concurrency).unwrap();
+        // One sample first: the backend's one-at-a-time reads before its
+        // first write (the dictionary targets) happen before the gate.
+        let mut first = sample("hk", "rev", "sat", 999);
+        first.sample_id = Some(format!("r{round}-first"));
+        b.save_samples(vec![first]).await.unwrap();
+        stored += 1;
+        let writes_before = proxy.stats().operation("BatchWriteItem");
+        proxy.hold_responses_until(concurrency as u64);
         let batch: Vec<_> = (0..300)
             .map(|i| {
                 let mut s = sample("hk", "rev", "sat", 1_000 + i);
@@ -426,17 +436,16 @@ async fn save_samples_keeps_a_bounded_number_of_batches_in_flight() {
         stored += 300;
         let st = proxy.stats();
         // 300 samples are 12 full BatchWriteItem requests, none repeated.
-        assert_eq!(st.operation("BatchWriteItem"), 12);
-        let peak = st.peak_open_connections.load(Ordering::SeqCst) as usize;
-        // One more than the bound at most: a finished request's connection
-        // may be counted for a moment after its successor's opened.
-        assert!(
-            peak <= concurrency + 1,
-            "{peak} requests in flight for a bound of {concurrency}"
+        assert_eq!(st.operation("BatchWriteItem") - writes_before, 12);
+        let peak = st.peak_in_flight.load(Ordering::SeqCst) as usize;
+        assert_eq!(
+            peak, concurrency,
+            "{peak} requests in flight at most for a bound of {concurrency}"
         );
-        assert!(
-            peak + 1 >= concurrency,
-            "only {peak} requests in flight for a bound of {concurrency}"
+        assert_eq!(
+            st.in_flight.load(Ordering::SeqCst),
+            0,
+            "every response delivered"
         );
     }
     let raw = scan_all(&*direct, Table::SampleResults).await.unwrap();
