@@ -260,11 +260,13 @@ async fn missing_index_is_not_found_and_bad_source_is_invalid() {
     assert!(matches!(err, affine_db::Error::InvalidInput { .. }));
 }
 
-/// In the kill test's child process (`CHILD_DB_ENV` set), migrates slowly
-/// into that database, printing a line per progress report until killed.
+/// In the kill test's child process (`CHILD_DB_ENV` set), migrates into
+/// that database, printing a line per progress report, and stops at the
+/// first report with samples migrated until it is killed.
 /// Run on its own, it checks that progress is reported and adds up.
 #[tokio::test]
 async fn progress_reports_and_kill_child_entry() {
+    let child = std::env::var(CHILD_DB_ENV).is_ok();
     let (path, _dir) = match std::env::var(CHILD_DB_ENV) {
         Ok(p) => (PathBuf::from(p), None),
         Err(_) => {
@@ -282,6 +284,13 @@ async fn progress_reports_and_kill_child_entry() {
     let s = migrate(&store, &source().await, &o, &|p: &Progress| {
         println!("PROGRESS {} {} {}", p.shards_done, p.processed, p.migrated);
         *last.lock().unwrap() = *p;
+        if child && p.migrated > 0 {
+            // Hold the run here until the parent kills it: it is then
+            // killed mid-run however fast the machine is.
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
     })
     .await
     .unwrap();

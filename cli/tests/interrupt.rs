@@ -66,6 +66,20 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until `child` has `path` open: it is then inside its work, its
+/// Ctrl-C handler installed (the tool installs it before the work starts).
+fn wait_until_open(child: &Child, path: &Path) {
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let want = std::fs::canonicalize(path).unwrap();
+    wait_until("the command to open the database", || {
+        std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == want))
+    });
+}
+
 /// Live samples in the store, 0 while it cannot be read yet.
 fn samples(t: &Target) -> u64 {
     let out = t.run(&["stats", "--json"]);
@@ -209,17 +223,21 @@ fn hold_write_lock(path: &Path) -> Lock {
     Lock(child)
 }
 
-/// A loopback endpoint that accepts connections and never answers.
-fn silent_endpoint() -> String {
+/// A loopback endpoint that accepts connections and never answers; the
+/// flag is set once a client has connected.
+fn silent_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
+    let connected = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = connected.clone();
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for conn in listener.incoming().flatten() {
             held.push(conn);
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), connected)
 }
 
 #[test]
@@ -231,6 +249,7 @@ fn ctrl_c_during_copy_reports_progress_and_a_rerun_finishes() {
     for kind in [Kind::Sqlite, Kind::Dynamo] {
         // The SQLite destination's directory lives until the end of the case.
         let sqlite_dest = Target::sqlite();
+        let mut connected = None;
         let (dest, stalled_url, lock) = match kind {
             Kind::Sqlite => {
                 sqlite_dest.ok(&["init"]);
@@ -246,15 +265,23 @@ fn ctrl_c_during_copy_reports_progress_and_a_rerun_finishes() {
                     .split('&')
                     .next()
                     .unwrap();
-                let stalled = format!(
-                    "dynamodb://?prefix={prefix}&region=us-east-1&endpoint={}",
-                    silent_endpoint()
-                );
+                let (silent, flag) = silent_endpoint();
+                connected = Some(flag);
+                let stalled =
+                    format!("dynamodb://?prefix={prefix}&region=us-east-1&endpoint={silent}");
                 (real, stalled, None)
             }
         };
         let child = spawn("", &["copy", "--from", &source.url, "--to", &stalled_url]);
-        std::thread::sleep(Duration::from_millis(1500));
+        // Interrupted once it waits on the destination: the SQLite write
+        // lock (the tool waits 10 s for it) or the endpoint that never
+        // answers.
+        match &connected {
+            None => wait_until_open(&child, sqlite_dest.path.as_ref().unwrap()),
+            Some(flag) => wait_until("a connection to the silent endpoint", || {
+                flag.load(std::sync::atomic::Ordering::SeqCst)
+            }),
+        }
         let out = interrupt(child);
         let line = assert_interrupted(&out, "copy");
         assert!(line.contains("items"), "{line}");
@@ -299,13 +326,13 @@ fn ctrl_c_during_recompress_reports_progress_and_a_rerun_resumes() {
             Kind::Sqlite => {
                 lock = Some(hold_write_lock(t.path.as_ref().unwrap()));
                 let child = spawn(&t.url, &["recompress", "--batch-size", "20"]);
-                std::thread::sleep(Duration::from_millis(1500));
+                wait_until_open(&child, t.path.as_ref().unwrap());
                 child
             }
             Kind::Dynamo => {
                 // The same prefix through a proxy that delays each request
-                // by 100 ms: ~160 one-sample batches then take far longer
-                // than the 3 s before SIGINT.
+                // by 100 ms: ~160 one-sample batches take ~16 s, and SIGINT
+                // is sent once the first batch was written.
                 let endpoint = dynamodb_endpoint();
                 let slow = Link {
                     up: Duration::from_millis(100),
@@ -319,7 +346,10 @@ fn ctrl_c_during_recompress_reports_progress_and_a_rerun_resumes() {
                 proxies.push(proxy);
                 assert_ne!(url, t.url);
                 let child = spawn(&url, &["recompress", "--batch-size", "1"]);
-                std::thread::sleep(Duration::from_millis(3000));
+                let stats = proxies[0].stats().clone();
+                wait_until("the first recompressed batch", || {
+                    stats.operation("BatchWriteItem") + stats.operation("PutItem") > 0
+                });
                 child
             }
         };

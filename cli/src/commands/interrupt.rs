@@ -53,9 +53,13 @@ pub async fn run<T>(
     resume: &str,
     bar: Option<&indicatif::ProgressBar>,
 ) -> Result<T> {
+    // The handler is installed before the work starts (a `ctrl_c()` future
+    // would install it only when first polled), so a SIGINT that arrives
+    // once the work has begun is always this handler's.
+    let ctrl_c = ctrl_c();
     tokio::select! {
         out = work => out,
-        signal = tokio::signal::ctrl_c() => {
+        signal = ctrl_c => {
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
@@ -65,5 +69,22 @@ pub async fn run<T>(
             }
             std::process::exit(i32::from(INTERRUPTED))
         }
+    }
+}
+
+/// A future that completes at the next Ctrl-C, its handler installed now.
+fn ctrl_c() -> impl Future<Output = std::io::Result<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let installed = signal(SignalKind::interrupt());
+        async move {
+            installed?.recv().await;
+            Ok(())
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
     }
 }
