@@ -184,7 +184,7 @@ fn read(file: &[u8]) -> Result<usize, Error> {
     let mut r = Reader::new(file)?;
     let mut n = 0;
     loop {
-        match r.next()? {
+        match r.read_next()? {
             Next::Item(..) => n += 1,
             Next::End(_) => return Ok(n),
         }

@@ -100,6 +100,10 @@ fn damaged_store(t: &Target) {
     }
 }
 
+/// A list command, the field naming its rows, the rows it prints, the
+/// skipped row's key and its damaged column.
+type ListCase<'a> = (&'a [&'a str], &'a str, [&'a str; 2], &'a str, &'a str);
+
 fn names(rows: &Value, field: &str) -> Vec<String> {
     rows.as_array()
         .unwrap()
@@ -112,7 +116,7 @@ fn names(rows: &Value, field: &str) -> Vec<String> {
 fn undecodable_text_is_skipped_by_lists_and_kept_by_export_and_copy() {
     for t in Target::both() {
         damaged_store(&t);
-        let lists: [(&[&str], &str, [&str; 2], &str, &str); 2] = [
+        let lists: [ListCase; 2] = [
             (
                 &["config", "list"],
                 "param_name",

@@ -505,32 +505,26 @@ impl Framing {
                     self.head_done(head, out);
                 }
             }
-            State::ChunkSize => {
-                if self.line.ends_with(b"\r\n") {
-                    let text = String::from_utf8_lossy(&self.line).to_string();
-                    self.line.clear();
-                    let digits = text.split(';').next().unwrap_or("").trim();
-                    self.state = match u64::from_str_radix(digits, 16) {
-                        Ok(0) => State::Trailers,
-                        Ok(n) => State::ChunkData(n),
-                        Err(_) => State::UntilClose,
-                    };
-                }
+            State::ChunkSize if self.line.ends_with(b"\r\n") => {
+                let text = String::from_utf8_lossy(&self.line).to_string();
+                self.line.clear();
+                let digits = text.split(';').next().unwrap_or("").trim();
+                self.state = match u64::from_str_radix(digits, 16) {
+                    Ok(0) => State::Trailers,
+                    Ok(n) => State::ChunkData(n),
+                    Err(_) => State::UntilClose,
+                };
             }
-            State::ChunkEnd => {
-                if self.line.ends_with(b"\n") {
-                    self.line.clear();
-                    self.state = State::ChunkSize;
-                }
+            State::ChunkEnd if self.line.ends_with(b"\n") => {
+                self.line.clear();
+                self.state = State::ChunkSize;
             }
-            State::Trailers => {
-                if self.line.ends_with(b"\r\n") {
-                    let blank = self.line == b"\r\n";
-                    self.line.clear();
-                    if blank {
-                        self.state = State::Head;
-                        self.message_end(out);
-                    }
+            State::Trailers if self.line.ends_with(b"\r\n") => {
+                let blank = self.line == b"\r\n";
+                self.line.clear();
+                if blank {
+                    self.state = State::Head;
+                    self.message_end(out);
                 }
             }
             _ => {}

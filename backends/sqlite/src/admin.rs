@@ -52,7 +52,7 @@ fn parse_cursor(cursor: &str) -> Result<[RawKey; 2]> {
         )
     };
     let unhex = |h: &str| -> Option<Vec<u8>> {
-        if h.len() % 2 != 0 {
+        if !h.len().is_multiple_of(2) {
             return None;
         }
         (0..h.len())

@@ -54,7 +54,7 @@ const MAX_TABLE_NAME: u64 = 64;
 /// The largest zstd window (log2 bytes) the reader decompresses with.
 pub const WINDOW_LOG_MAX: u32 = 23;
 
-/// What [`Reader::next`] read.
+/// What [`Reader::read_next`] read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
     /// One item of a table, checked: string `pk` and `sk`, and storable by
@@ -261,7 +261,7 @@ impl<R: Read> Reader<R> {
 
     /// Reads the next item or the end. After [`Next::End`], every call
     /// fails.
-    pub fn next(&mut self) -> Result<Next> {
+    pub fn read_next(&mut self) -> Result<Next> {
         if self.done {
             return Err(self.fail("read past the end entry"));
         }

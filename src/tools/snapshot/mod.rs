@@ -224,7 +224,7 @@ pub fn validate<R: Read + Seek>(mut reader: R) -> Result<Validated<R>> {
     let counts = {
         let mut items = Reader::new(&mut reader)?;
         loop {
-            match items.next()? {
+            match items.read_next()? {
                 Next::Item(..) => {}
                 Next::End(counts) => break counts,
             }
@@ -274,7 +274,7 @@ async fn write_all<R: Read>(
     };
     let mut batch: Option<(Table, Vec<Item>, usize)> = None;
     let outcome: Result<()> = 'items: loop {
-        let next = match items.next() {
+        let next = match items.read_next() {
             Ok(n) => n,
             Err(e) => break Err(e),
         };
@@ -381,7 +381,7 @@ mod tests {
         let mut r = Reader::new(bytes)?;
         let mut out = Vec::new();
         loop {
-            let n = r.next()?;
+            let n = r.read_next()?;
             let end = matches!(n, Next::End(_));
             out.push(n);
             if end {
@@ -448,7 +448,7 @@ mod tests {
         assert!(m.contains("scores has 2 items; the batches hold 1"), "{m}");
         let m = corrupt_message(&file(&[batch.clone(), end(&[])]));
         assert!(m.contains("has 0 items"), "{m}");
-        let m = corrupt_message(&file(&[batch.clone()]));
+        let m = corrupt_message(&file(std::slice::from_ref(&batch)));
         assert!(m.contains("truncated"), "{m}");
         let m = corrupt_message(&file(&[batch.clone(), end(&[("scores", 1)]), end(&[])]));
         assert!(m.contains("data follows the end entry"), "{m}");
