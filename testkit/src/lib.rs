@@ -12,9 +12,14 @@
 //!   shard by shard without touching the disk.
 //! - [`faults`] (feature `faults`): an HTTP proxy in front of the DynamoDB
 //!   emulator that injects throttling, server errors and partial batches.
+//! - [`dynalite`] (feature `faults`): the shim in front of dynalite that
+//!   answers what it lacks (the TTL API), and the choice of implementation
+//!   the tests run on (`AFFINE_TEST_DYNAMODB_IMPL`).
 //! - [`rss`]: the peak resident set size of this process.
 
 pub mod bucket;
+#[cfg(feature = "faults")]
+pub mod dynalite;
 #[cfg(feature = "faults")]
 pub mod faults;
 pub mod link;

@@ -1,5 +1,6 @@
-//! Shared test helpers: the moto endpoint (from `AFFINE_TEST_DYNAMODB_ENDPOINT`
-//! or started once with `scripts/moto.sh start`), dummy credentials, and
+//! Shared test helpers: the emulator endpoint (from `AFFINE_TEST_DYNAMODB_ENDPOINT`,
+//! behind the dynalite shim when `AFFINE_TEST_DYNAMODB_IMPL=dynalite`,
+//! or moto started once with `scripts/moto.sh start`), dummy credentials, and
 //! fresh backends on random table prefixes.
 #![allow(dead_code)]
 
@@ -38,7 +39,7 @@ pub fn endpoint() -> String {
             std::env::remove_var("AWS_PROFILE");
             if let Ok(ep) = std::env::var("AFFINE_TEST_DYNAMODB_ENDPOINT") {
                 if !ep.is_empty() {
-                    return ep;
+                    return affine_db_testkit::dynalite::test_endpoint(&ep);
                 }
             }
             let script = repo_root().join("scripts/moto.sh");
