@@ -94,6 +94,8 @@ pub struct Stats {
     pub requests: AtomicUsize,
     /// TTL requests answered by the shim.
     pub ttl_answered: AtomicUsize,
+    /// `ConditionalCheckFailedException` responses forwarded.
+    pub condition_failures: AtomicUsize,
     /// `ConditionalCheckFailedException` responses whose `Item` was removed.
     pub items_stripped: AtomicUsize,
 }
@@ -289,12 +291,15 @@ impl Shared {
                 self.ttl.lock().expect("ttl state").remove(&table);
             }
         }
-        if status == 400 && self.options.strip_condition_items {
+        if status == 400 {
             if let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) {
                 let conditional = v["__type"]
                     .as_str()
                     .is_some_and(|t| t.ends_with("ConditionalCheckFailedException"));
                 if conditional {
+                    self.stats.condition_failures.fetch_add(1, Ordering::SeqCst);
+                }
+                if conditional && self.options.strip_condition_items {
                     if let Some(obj) = v.as_object_mut() {
                         if obj.remove("Item").is_some() {
                             self.stats.items_stripped.fetch_add(1, Ordering::SeqCst);

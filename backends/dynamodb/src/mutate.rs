@@ -2,8 +2,14 @@
 //! branch is one conditional UpdateItem or DeleteItem (its condition as the
 //! `ConditionExpression`), applied atomically by the server.
 //!
-//! A branch whose condition fails returns the stored item (`ALL_OLD`); the
-//! next branches are evaluated on it by the core and only sent when they
+//! A branch whose condition fails returns the stored item (`ALL_OLD`, asked
+//! for with `ReturnValuesOnConditionCheckFailure`). When the failure carries
+//! no item (the item is missing, or the server does not honour the
+//! parameter, as dynalite and older DynamoDB-compatible servers do), the
+//! stored item is read with a consistent GetItem instead, so the outcome
+//! never depends on that parameter: the read sees the item as it is after
+//! the failed request, which is a state a serial execution passes through.
+//! The next branches are evaluated on it by the core and only sent when they
 //! can apply. When no branch applies to the latest item, the rule's
 //! `otherwise` decides on that very item, which is what a serial execution
 //! at that instant answers. When the item keeps changing under the rule
@@ -71,6 +77,25 @@ impl DynamoBackend {
         )))
     }
 
+    /// The stored item a failed condition was evaluated on: the one the
+    /// failure returned, else (none returned) a consistent read of it.
+    async fn failed_on<T>(&self, rule: &Rule<T>, returned: Option<AvMap>) -> Result<Sent> {
+        if let Some(item) = item_of(returned)? {
+            return Ok(Sent::Failed(Some(item)));
+        }
+        let name = self.table_name(rule.table);
+        let out = self
+            .client
+            .get_item()
+            .table_name(name)
+            .set_key(Some(convert::key(&rule.pk, &rule.sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_err(e, &format!("{name}: get {}/{}", rule.pk, rule.sk)))?;
+        Ok(Sent::Failed(item_of(out.item)?))
+    }
+
     /// Sends one branch as a conditional request.
     async fn send<T>(
         &self,
@@ -110,7 +135,7 @@ impl DynamoBackend {
                     {
                         match se.into_err() {
                             UpdateItemError::ConditionalCheckFailedException(c) => {
-                                Ok(Sent::Failed(item_of(c.item)?))
+                                self.failed_on(rule, c.item).await
                             }
                             other => Err(Error::backend_from(what(), other)),
                         }
@@ -143,7 +168,7 @@ impl DynamoBackend {
                     {
                         match se.into_err() {
                             DeleteItemError::ConditionalCheckFailedException(c) => {
-                                Ok(Sent::Failed(item_of(c.item)?))
+                                self.failed_on(rule, c.item).await
                             }
                             other => Err(Error::backend_from(what(), other)),
                         }

@@ -451,3 +451,47 @@ async fn save_samples_keeps_a_bounded_number_of_batches_in_flight() {
     let raw = scan_all(&*direct, Table::SampleResults).await.unwrap();
     assert_eq!(raw.len(), stored);
 }
+
+/// The read-modify-write rules (claims, checked starts, validated claims,
+/// concurrent claims) give the same outcomes when a failed condition comes
+/// back without the stored item: a shim strips the `Item` that
+/// `ReturnValuesOnConditionCheckFailure=ALL_OLD` returns (dynalite never
+/// returns one), so the backend must read the item itself to decide
+/// between `NotFound`, `Conflict` and the next branch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conditional_outcomes_do_not_need_the_returned_item() {
+    use affine_db_core::conformance as c;
+    use affine_db_testkit::dynalite::{self, Options};
+
+    let shim = dynalite::start(
+        &common::endpoint(),
+        Options {
+            emulate_ttl: false,
+            strip_condition_items: true,
+        },
+    )
+    .await;
+    let harness = || async {
+        let clock = c::Harness::new_clock();
+        let b = DynamoBackend::connect(common::config(&common::prefix(), &shim.url), clock.clone())
+            .await
+            .unwrap();
+        b.init().await.unwrap();
+        c::Harness {
+            store: affine_db_core::Store::new(b),
+            clock,
+        }
+    };
+    c::start_task_claims_once(harness().await).await;
+    c::start_failed_task_conflicts(harness().await).await;
+    c::start_task_checked_starts_or_removes_stale(harness().await).await;
+    c::validated_claim_checks_the_current_model(harness().await).await;
+    c::complete_task_deletes_once(harness().await).await;
+    c::concurrent_claims_start_each_task_once(harness().await).await;
+    let failures = shim.stats.condition_failures.load(Ordering::SeqCst);
+    assert!(failures > 0, "no condition failed: the test tested nothing");
+    if dynalite::Implementation::from_env() == dynalite::Implementation::Moto {
+        // moto returns the item; every failure on a stored item lost it here.
+        assert!(shim.stats.items_stripped.load(Ordering::SeqCst) > 0);
+    }
+}
