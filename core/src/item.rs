@@ -2,9 +2,9 @@
 //! DynamoDB's item size rules, the limits of what both backends can store
 //! ([`check_item`]), and typed readers used by every record.
 //!
-//! JSON values (config `dict`/`list` values, score maps) are kept as
-//! written: numbers as their exact decimal text (`N`), objects in their key
-//! order ([`AttrMap`]). SQLite stores that order; DynamoDB stores maps
+//! JSON values (config `dict`/`list` values, score maps) keep their
+//! objects' key order ([`AttrMap`]); numbers are in DynamoDB's canonical
+//! text ([`crate::number`]). SQLite stores that order; DynamoDB stores maps
 //! unordered, so a map read back from DynamoDB has its keys sorted (by
 //! their UTF-8 bytes). Equality of [`Attr::M`] ignores key order.
 
@@ -20,15 +20,15 @@ use crate::error::{Error, Result};
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// The most significant digits a number may have (DynamoDB's precision).
-pub const MAX_NUMBER_DIGITS: usize = 38;
+pub const MAX_NUMBER_DIGITS: usize = crate::number::MAX_DIGITS;
 
 /// The largest decimal exponent of a number's leading digit (DynamoDB
 /// stores magnitudes below 1E+126).
-pub const MAX_NUMBER_EXPONENT: i64 = 125;
+pub const MAX_NUMBER_EXPONENT: i64 = crate::number::MAX_EXPONENT;
 
 /// The smallest decimal exponent of a non-zero number's leading digit
 /// (DynamoDB stores magnitudes from 1E-130).
-pub const MIN_NUMBER_EXPONENT: i64 = -130;
+pub const MIN_NUMBER_EXPONENT: i64 = crate::number::MIN_EXPONENT;
 
 /// The deepest nesting of maps and lists inside one attribute (DynamoDB's limit).
 pub const MAX_NESTING_DEPTH: usize = 32;
@@ -59,14 +59,18 @@ pub enum Attr {
 /// An item: attribute name to value, including the `pk` and `sk` keys.
 pub type Item = BTreeMap<String, Attr>;
 
-/// Formats a finite f64 as DynamoDB number text that reads back exactly.
+/// Formats a finite f64 as DynamoDB number text that reads back exactly:
+/// its shortest round-trip digits in DynamoDB's canonical form
+/// ([`crate::number::canonical`]); a magnitude DynamoDB cannot store keeps
+/// its exponent form, for the check before writing to reject.
 pub fn format_f64(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 || (1e-7..1e21).contains(&a) {
+    let shortest = if a == 0.0 || (1e-7..1e21).contains(&a) {
         format!("{v}")
     } else {
         format!("{v:e}")
-    }
+    };
+    crate::number::canonical_or_same(&shortest)
 }
 
 impl Attr {
@@ -121,12 +125,13 @@ impl Attr {
     }
 
     /// Converts a JSON value (maps and lists of config values, score maps).
-    /// Numbers keep their exact JSON text, objects their key order.
+    /// Numbers take DynamoDB's canonical form ([`crate::number::canonical`]:
+    /// `1.0` is `1`), objects keep their key order.
     pub fn from_json(v: &Value) -> Attr {
         match v {
             Value::Null => Attr::Null,
             Value::Bool(b) => Attr::Bool(*b),
-            Value::Number(n) => Attr::N(n.to_string()),
+            Value::Number(n) => Attr::N(crate::number::canonical_or_same(&n.to_string())),
             Value::String(s) => Attr::S(s.clone()),
             Value::Array(a) => Attr::L(a.iter().map(Attr::from_json).collect()),
             Value::Object(o) => Attr::M(
@@ -194,44 +199,7 @@ pub fn item_size(item: &Item) -> usize {
 /// to 10^[`MAX_NUMBER_EXPONENT`]). Never rounds: anything else is
 /// [`Error::InvalidInput`] naming `field`.
 pub fn check_number(field: &str, text: &str) -> Result<()> {
-    let bad = |why: String| Error::invalid(field, format!("number {text}: {why}"));
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
-        None => (unsigned, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() && frac.is_empty() || !digits_ok(int) || !digits_ok(frac) {
-        return Err(bad("not a decimal number".into()));
-    }
-    let exponent: i64 = match exponent {
-        None => 0,
-        Some(e) => e
-            .strip_prefix('+')
-            .unwrap_or(e)
-            .parse()
-            .map_err(|_| bad("not a decimal number".into()))?,
-    };
-    let all: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    let Some(lead) = all.iter().position(|&b| b != b'0') else {
-        return Ok(()); // zero
-    };
-    let last = all.iter().rposition(|&b| b != b'0').unwrap_or(lead);
-    let significant = last - lead + 1;
-    if significant > MAX_NUMBER_DIGITS {
-        return Err(bad(format!(
-            "{significant} significant digits; at most {MAX_NUMBER_DIGITS} are stored exactly"
-        )));
-    }
-    let magnitude = (int.len() as i64 - 1 - lead as i64).saturating_add(exponent);
-    if !(MIN_NUMBER_EXPONENT..=MAX_NUMBER_EXPONENT).contains(&magnitude) {
-        return Err(bad(format!(
-            "magnitude 1e{magnitude} is outside 1e{MIN_NUMBER_EXPONENT}..1e{}",
-            MAX_NUMBER_EXPONENT + 1
-        )));
-    }
-    Ok(())
+    crate::number::check(field, text)
 }
 
 impl Attr {
@@ -478,13 +446,25 @@ mod tests {
     }
 
     #[test]
-    fn json_keeps_digits_and_key_order() {
-        // serde_json writes exponents with their sign (`1e+100`); the digits stay.
-        let text = r#"{"z":18446744073709551617,"a":[1.50,-0.000000000000000000001,1e+100],"m":{"y":1.0,"b":2}}"#;
+    fn json_keeps_key_order_and_takes_canonical_numbers() {
+        let text = r#"{"z":18446744073709551617,"a":[1.50,-0.000000000000000000001,1e+100,-0],"m":{"y":1.0,"b":2}}"#;
         let v: Value = serde_json::from_str(text).unwrap();
         let back = Attr::from_json(&v).to_json().unwrap();
-        assert_eq!(serde_json::to_string(&back).unwrap(), text);
-        assert!(back["m"]["y"].is_f64(), "1.0 stays a float");
+        let want = format!(
+            r#"{{"z":18446744073709551617,"a":[1.5,-0.000000000000000000001,1{},0],"m":{{"y":1,"b":2}}}}"#,
+            "0".repeat(100)
+        );
+        assert_eq!(serde_json::to_string(&back).unwrap(), want);
+    }
+
+    #[test]
+    fn floats_are_written_in_canonical_form() {
+        assert_eq!(Attr::float(1.0), Attr::N("1".into()));
+        assert_eq!(Attr::float(-0.0), Attr::N("0".into()));
+        assert_eq!(Attr::float(1.5e-8), Attr::N("0.000000015".into()));
+        assert_eq!(Attr::float(2e22), Attr::N(format!("2{}", "0".repeat(22))));
+        // Out of DynamoDB's range: kept for the check to reject.
+        assert_eq!(Attr::float(1e300), Attr::N("1e300".into()));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod item;
 pub mod keys;
 pub mod maintenance;
 pub mod mutation;
+pub mod number;
 pub mod order;
 pub mod rules;
 pub mod schema;

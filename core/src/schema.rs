@@ -311,6 +311,7 @@ static SYSTEM_CONFIG: TableDef = TableDef {
     attrs: &[
         a("param_name", S),
         a("param_value", Any),
+        a(crate::tables::config::EXACT_JSON_ATTR, S),
         a("param_type", S),
         a("description", S),
         a("updated_at", Int),

@@ -23,13 +23,14 @@ pub fn to_av(attr: &Attr) -> AttributeValue {
     }
 }
 
-/// The SDK's value to an attribute. Sets read as lists. DynamoDB keeps no
+/// The SDK's value to an attribute, numbers in canonical form (what
+/// DynamoDB returns anyway; emulators may return the text written). Sets read as lists. DynamoDB keeps no
 /// order in maps, so a map reads back with its keys sorted (by their UTF-8
 /// bytes): the same order whatever order the service returned.
 pub fn from_av(av: &AttributeValue) -> Result<Attr> {
     Ok(match av {
         AttributeValue::S(s) => Attr::S(s.clone()),
-        AttributeValue::N(n) => Attr::N(n.clone()),
+        AttributeValue::N(n) => Attr::N(affine_db_core::number::canonical_or_same(n)),
         AttributeValue::B(b) => Attr::B(b.as_ref().to_vec()),
         AttributeValue::Bool(b) => Attr::Bool(*b),
         AttributeValue::Null(_) => Attr::Null,
@@ -45,7 +46,11 @@ pub fn from_av(av: &AttributeValue) -> Result<Attr> {
         }
         AttributeValue::L(l) => Attr::L(l.iter().map(from_av).collect::<Result<_>>()?),
         AttributeValue::Ss(v) => Attr::L(v.iter().cloned().map(Attr::S).collect()),
-        AttributeValue::Ns(v) => Attr::L(v.iter().cloned().map(Attr::N).collect()),
+        AttributeValue::Ns(v) => Attr::L(
+            v.iter()
+                .map(|n| Attr::N(affine_db_core::number::canonical_or_same(n)))
+                .collect(),
+        ),
         AttributeValue::Bs(v) => Attr::L(v.iter().map(|b| Attr::B(b.as_ref().to_vec())).collect()),
         _ => {
             return Err(Error::corrupt(

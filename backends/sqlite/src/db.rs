@@ -20,11 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use affine_db_core::schema::{AttrType, Table};
+use affine_db_core::tables::config::EXACT_JSON_ATTR;
 use affine_db_core::{Error, Result};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -627,6 +628,32 @@ pub(crate) fn create_tables(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Adds the schema's column `name` to `table` unless it is there already.
+fn add_column_if_missing(conn: &Connection, table: Table, name: &str) -> Result<()> {
+    let present: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table.name(), name],
+            |r| r.get(0),
+        )
+        .db()?;
+    if present {
+        return Ok(());
+    }
+    let def = table
+        .def()
+        .attrs
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| Error::backend(format!("sqlite: {table} has no attribute {name}")))?;
+    conn.execute_batch(&format!(
+        "ALTER TABLE {} ADD COLUMN {}",
+        ident(table.name()),
+        format!("{} {}", ident(def.name), column_type(def.ty))
+    ))
+    .db()
+}
+
 /// Drops the seven tables (and their indexes).
 pub(crate) fn drop_tables(conn: &Connection) -> Result<()> {
     for table in Table::ALL {
@@ -646,6 +673,9 @@ fn migrate_step(conn: &Connection, from: i64) -> Result<()> {
     match from {
         // 0 → 1: the seven tables with their indexes.
         0 => create_tables(conn),
+        // 1 → 2: system_config gets the exact JSON text of dict and list
+        // values (`param_value_json`); a file created at 0 already has it.
+        1 => add_column_if_missing(conn, Table::SystemConfig, EXACT_JSON_ATTR),
         v => Err(Error::backend(format!(
             "sqlite: no migration from schema version {v}"
         ))),

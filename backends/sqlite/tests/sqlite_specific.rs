@@ -70,7 +70,7 @@ async fn file_database_is_wal_with_the_current_schema_version() {
     let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
     assert_eq!(db.journal_mode().await.unwrap().to_ascii_lowercase(), "wal");
     assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
     assert_eq!(db.describe(), format!("sqlite://{}", f.path.display()));
     let caps = db.capabilities();
     assert_eq!(caps.name, "sqlite");
@@ -97,6 +97,68 @@ async fn a_newer_schema_version_is_refused() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, SCHEMA_VERSION + 1);
+}
+
+/// A file at schema version 1 (before `system_config.param_value_json`)
+/// gains the column on open, keeps its rows, and then keeps the exact text
+/// of dict values.
+#[tokio::test]
+async fn a_version_one_file_gains_the_exact_json_column() {
+    use affine_db_core::tables::config::EXACT_JSON_ATTR;
+    use affine_db_core::ParamValue;
+
+    let f = file_db();
+    drop(SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap());
+    let has_column = |conn: &rusqlite::Connection| -> bool {
+        conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('system_config') WHERE name = ?1",
+            [EXACT_JSON_ATTR],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    {
+        // Back to what version 1 wrote.
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute_batch(&format!(
+            "ALTER TABLE system_config DROP COLUMN \"{EXACT_JSON_ATTR}\"; PRAGMA user_version = 1;"
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO system_config (pk, sk, param_name, param_value, param_type) \
+             VALUES ('CONFIG', 'PARAM#old', 'old', '{\"b\":1.0,\"a\":2}', 'dict')",
+            [],
+        )
+        .unwrap();
+        assert!(!has_column(&conn));
+    }
+    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
+    assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        assert!(has_column(&conn));
+    }
+    let store = affine_db_core::Store::new(db.clone());
+    // The old row reads, its numbers canonical as DynamoDB would give them.
+    let old = store.config.get_param("old").await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_string(&old.param_value).unwrap(),
+        r#"{"b":1,"a":2}"#
+    );
+    let exact: serde_json::Value = serde_json::from_str(r#"{"b":1.0,"a":2}"#).unwrap();
+    let serde_json::Value::Object(m) = exact else {
+        unreachable!()
+    };
+    store
+        .config
+        .set_param("new", ParamValue::Dict(m), "", "me")
+        .await
+        .unwrap();
+    let new = store.config.get_param("new").await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_string(&new.param_value).unwrap(),
+        r#"{"b":1.0,"a":2}"#
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ mod config;
 mod dictionaries;
 mod logs;
 mod miners;
+mod numbers;
 mod paging;
 mod retention;
 mod rules;
@@ -39,6 +40,7 @@ pub use config::*;
 pub use dictionaries::*;
 pub use logs::*;
 pub use miners::*;
+pub use numbers::*;
 pub use paging::*;
 pub use retention::*;
 pub use rules::*;
@@ -108,6 +110,9 @@ macro_rules! conformance_suite {
             get_sample_can_skip_the_conversation,
             invalid_params_rejected,
             json_values_keep_their_digits,
+            numbers_read_back_in_canonical_form,
+            numbers_beyond_dynamodbs_limits_are_invalid_input,
+            config_json_keeps_what_was_written,
             invalid_policies_rejected,
             key_parts_are_validated_before_writing,
             legacy_float_param_reads_as_float,

@@ -7,7 +7,7 @@ use crate::item::Attr;
 use crate::keys;
 use crate::mutation::{Action, Effect, Rule};
 use crate::schema::{Table, PK};
-use crate::tables::config::{validate_set, ConfigParam, ParamValue};
+use crate::tables::config::{validate_set, ConfigParam, ParamValue, EXACT_JSON_ATTR};
 
 const T: Table = Table::SystemConfig;
 
@@ -40,6 +40,10 @@ pub fn set_param(
         Effect::Update(vec![
             ("param_name", Action::Set(Attr::s(param_name))),
             ("param_value", Action::Set(value.to_attr())),
+            (
+                EXACT_JSON_ATTR,
+                Action::Set(value.exact_json().map_or(Attr::Null, Attr::S)),
+            ),
             (
                 "param_type",
                 Action::Set(Attr::s(value.param_type().as_str())),

@@ -287,6 +287,18 @@ impl ParamValue {
         }
     }
 
+    /// The exact JSON text of a `dict` or `list` value when it says more
+    /// than its stored attribute reads back as (numbers in canonical form,
+    /// maps with sorted keys), else `None` (see [`EXACT_JSON_ATTR`]).
+    pub fn exact_json(&self) -> Option<String> {
+        if !matches!(self, ParamValue::Dict(_) | ParamValue::List(_)) {
+            return None;
+        }
+        let exact = serde_json::to_string(&self.to_json()).ok()?;
+        let stored = sorted(self.to_attr().to_json().ok()?);
+        (serde_json::to_string(&stored).ok()? != exact).then_some(exact)
+    }
+
     /// The stored attribute (S, N, BOOL, M or L).
     pub fn to_attr(&self) -> Attr {
         match self {
@@ -344,6 +356,14 @@ impl ParamValue {
     }
 }
 
+/// The attribute beside a `dict` or `list` `param_value` holding the value
+/// as exact JSON text (number digits as written, `1.0` included, and key
+/// order), written only when that text says more than the stored
+/// `param_value` reads back as (canonical numbers, keys sorted). The
+/// original's readers ignore it; it is used only while it still agrees with
+/// `param_value` (another writer may have changed the value since).
+pub const EXACT_JSON_ATTR: &str = "param_value_json";
+
 /// A stored parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigParam {
@@ -371,6 +391,9 @@ impl ConfigParam {
         item.insert(SK.into(), Attr::S(keys::config_sk(&self.param_name)));
         item.insert("param_name".into(), Attr::s(&self.param_name));
         item.insert("param_value".into(), self.param_value.to_attr());
+        if let Some(exact) = self.param_value.exact_json() {
+            item.insert(EXACT_JSON_ATTR.into(), Attr::S(exact));
+        }
         item.insert("param_type".into(), Attr::s(self.param_type.as_str()));
         item.insert("description".into(), Attr::s(&self.description));
         item.insert("updated_at".into(), Attr::int(self.updated_at));
@@ -386,15 +409,50 @@ impl ConfigParam {
         let value = r
             .get("param_value")
             .ok_or_else(|| Error::corrupt(format!("{TABLE}: param_value is missing")))?;
+        let mut param_value = ParamValue::from_attr(&param_type, value)?;
+        if let Some(exact) =
+            exact_value(&param_type, value, r.opt_s(EXACT_JSON_ATTR).ok().flatten())
+        {
+            param_value = exact;
+        }
         Ok(ConfigParam {
             param_name: r.s("param_name")?,
-            param_value: ParamValue::from_attr(&param_type, value)?,
+            param_value,
             param_type,
             description: r.opt_s("description")?.unwrap_or_default(),
             updated_at: r.opt_i64("updated_at")?.unwrap_or_default(),
             updated_by: r.opt_s("updated_by")?.unwrap_or_default(),
             version: r.opt_i64("version")?.unwrap_or_default(),
         })
+    }
+}
+
+/// The value in the exact JSON text stored beside `param_value`, when there
+/// is one, it parses as the declared type, and it still agrees with
+/// `param_value` (same value once numbers are canonical, key order aside).
+fn exact_value(ty: &ParamType, stored: &Attr, exact: Option<String>) -> Option<ParamValue> {
+    let v: Value = serde_json::from_str(&exact?).ok()?;
+    if Attr::from_json(&v) != *stored {
+        return None;
+    }
+    match (ty, v) {
+        (ParamType::Dict, Value::Object(m)) => Some(ParamValue::Dict(m)),
+        (ParamType::List, Value::Array(a)) => Some(ParamValue::List(a)),
+        _ => None,
+    }
+}
+
+/// A JSON value with every object's keys sorted (by their UTF-8 bytes), as
+/// a map reads back from DynamoDB.
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
     }
 }
 
