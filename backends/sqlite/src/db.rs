@@ -647,9 +647,10 @@ fn add_column_if_missing(conn: &Connection, table: Table, name: &str) -> Result<
         .find(|a| a.name == name)
         .ok_or_else(|| Error::backend(format!("sqlite: {table} has no attribute {name}")))?;
     conn.execute_batch(&format!(
-        "ALTER TABLE {} ADD COLUMN {}",
+        "ALTER TABLE {} ADD COLUMN {} {}",
         ident(table.name()),
-        format!("{} {}", ident(def.name), column_type(def.ty))
+        ident(def.name),
+        column_type(def.ty)
     ))
     .db()
 }
