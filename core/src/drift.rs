@@ -173,9 +173,10 @@ impl Drift {
     pub fn repair(&self) -> Repair {
         use Drift::*;
         match self {
-            MissingTable { .. } | MissingIndex { .. } | TtlDisabled { .. } | MissingColumn { .. } => {
-                Repair::InPlace
-            }
+            MissingTable { .. }
+            | MissingIndex { .. }
+            | TtlDisabled { .. }
+            | MissingColumn { .. } => Repair::InPlace,
             // An unmarked file (an earlier build's) is marked; another
             // application's is never touched.
             ApplicationId { got, .. } => {
@@ -309,12 +310,14 @@ impl fmt::Display for Drift {
                 f,
                 "table {table}: column {column} has type {got}, declared {want}"
             ),
-            ApplicationId { want, got } => write!(
-                f,
-                "application_id is {got:#010x}, declared {want:#010x}"
-            ),
+            ApplicationId { want, got } => {
+                write!(f, "application_id is {got:#010x}, declared {want:#010x}")
+            }
             UserVersion { want, got } => {
-                write!(f, "user_version is {got}, this build's schema version is {want}")
+                write!(
+                    f,
+                    "user_version is {got}, this build's schema version is {want}"
+                )
             }
         }
     }
@@ -579,7 +582,10 @@ mod tests {
         );
         assert_eq!(d[0].repair(), Repair::InPlace);
         assert!(refusal(&d).is_none());
-        assert_eq!(d[0].to_string(), "table x: index env-timestamp-index is missing");
+        assert_eq!(
+            d[0].to_string(),
+            "table x: index env-timestamp-index is missing"
+        );
 
         let mut live = declared(t, "x");
         live.indexes[0].projection = IndexProjection::All;
@@ -596,8 +602,14 @@ mod tests {
         let e = refusal(&d).unwrap();
         assert_eq!(e.kind(), "schema_drift");
         let text = e.to_string();
-        assert!(text.contains("table x: key schema is pk HASH / no RANGE"), "{text}");
-        assert!(text.contains("index env-timestamp-index projects ALL"), "{text}");
+        assert!(
+            text.contains("table x: key schema is pk HASH / no RANGE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("index env-timestamp-index projects ALL"),
+            "{text}"
+        );
         assert!(text.contains("nothing was changed"), "{text}");
 
         let s = Table::Scores;

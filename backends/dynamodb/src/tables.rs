@@ -503,7 +503,11 @@ async fn wait_index_active(
         }
         let now = match status {
             Some((Some(s), backfilling)) => {
-                format!("{}{}", s.as_str(), if backfilling { ", backfilling" } else { "" })
+                format!(
+                    "{}{}",
+                    s.as_str(),
+                    if backfilling { ", backfilling" } else { "" }
+                )
             }
             Some((None, _)) => "pending".to_string(),
             None => "not listed yet".to_string(),

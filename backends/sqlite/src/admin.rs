@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor};
-use affine_db_core::schema::Table;
 use affine_db_core::drift::Drift;
+use affine_db_core::schema::Table;
 use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Progress, Result, ScanPage};
 use async_trait::async_trait;
 use rusqlite::params;
@@ -93,10 +93,7 @@ impl Admin for SqliteBackend {
     async fn init_with(&self, progress: Progress<'_>) -> Result<Vec<Drift>> {
         // The repairs run in one transaction; they are reported once it
         // has committed (a refusal or failure rolls everything back).
-        let drifts = self
-            .db
-            .write_tx(|tx| crate::live::init(tx))
-            .await?;
+        let drifts = self.db.write_tx(|tx| crate::live::init(tx)).await?;
         for d in &drifts {
             if let Some(line) = d.repaired() {
                 progress(&line);

@@ -650,7 +650,11 @@ pub(crate) fn create_one_index_sql(table: Table, name: &str, columns: &[&str]) -
         "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
         ident(name),
         ident(table.name()),
-        columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
+        columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 

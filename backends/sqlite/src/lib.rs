@@ -154,9 +154,7 @@ impl Backend for SqliteBackend {
 /// without the checks of an open, so a file of another application or of
 /// a newer build is reported, not refused; nothing in it changes. A
 /// missing file is [`affine_db_core::Error::NotFound`].
-pub async fn check_file(
-    path: impl AsRef<Path>,
-) -> Result<Vec<affine_db_core::drift::Drift>> {
+pub async fn check_file(path: impl AsRef<Path>) -> Result<Vec<affine_db_core::drift::Drift>> {
     let path = path.as_ref().to_path_buf();
     tokio::task::spawn_blocking(move || live::check_file(&path))
         .await

@@ -84,10 +84,12 @@ fn indexes(conn: &Connection, table: Table) -> Result<Vec<(String, Vec<String>)>
 }
 
 fn table_exists(conn: &Connection, table: Table) -> Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM \"sqlite_master\" WHERE \"type\" = 'table' AND \"name\" = ?1")
-        .db()?
-        .exists([table.name()])
-        .db()
+    conn.prepare_cached(
+        "SELECT 1 FROM \"sqlite_master\" WHERE \"type\" = 'table' AND \"name\" = ?1",
+    )
+    .db()?
+    .exists([table.name()])
+    .db()
 }
 
 /// The differences of `table` from its declared DDL, in a fixed order:
@@ -185,10 +187,7 @@ pub(crate) fn init(conn: &Connection) -> Result<Vec<Drift>> {
         return Err(refused);
     }
     for d in &drifts {
-        let table = d
-            .table()
-            .map(|t| t.parse::<Table>())
-            .transpose()?;
+        let table = d.table().map(|t| t.parse::<Table>()).transpose()?;
         match (d, table) {
             (Drift::MissingTable { .. }, Some(t)) => {
                 conn.execute_batch(&db::create_table_sql(t)).db()?;

@@ -138,12 +138,7 @@ impl SelfTest {
         self.report(Table::ExecutionLogs, "log/read newest first", r)?;
         let r = self.scores().await;
         self.report(Table::Scores, "save/read score row", r)?;
-        let r = self
-            .store
-            .scores
-            .get_latest_scores()
-            .await
-            .map(|_| ());
+        let r = self.store.scores.get_latest_scores().await.map(|_| ());
         self.report(
             Table::Scores,
             &format!("latest scores through {LATEST_BLOCK_INDEX}"),
