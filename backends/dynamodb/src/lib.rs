@@ -199,7 +199,9 @@ impl DynamoBackend {
 
     /// The outcome of a read through `index` of `table`: a failure because
     /// the table exists without the index (DynamoDB answers
-    /// ValidationException, moto ResourceNotFoundException) is
+    /// `ValidationException: The table does not have the specified index:
+    /// NAME`, moto `ResourceNotFoundException: Invalid index: NAME for
+    /// table: T`; a DescribeTable tells which it was) is
     /// [`Error::MissingIndex`], which names the index and says that `init`
     /// creates it; anything else is returned as it is.
     async fn via_index<V>(&self, table: Table, index: &str, res: Result<V>) -> Result<V> {
