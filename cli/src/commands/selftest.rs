@@ -34,8 +34,15 @@ const TEST_BLOCK: i64 = 0;
 /// Runs the checks and the cleanup.
 pub async fn run(_args: Args, ctx: &Context) -> CmdResult {
     let store = ctx.store().await?;
-    store.admin.init().await?;
     output::line(format!("store: {}", store.admin.describe()))?;
+    // `init` first, saying what it repaired (the checks then hold the
+    // schema and every index to the declaration).
+    store
+        .admin
+        .init_with(&|line: &str| {
+            let _ = output::line(format!("init {line}"));
+        })
+        .await?;
     let tag = format!(
         "affine-db-selftest-{}-{}",
         store.clock.now_ms(),
