@@ -5,9 +5,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use crate::drift::Drift;
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::schema::Table;
+
+/// Where [`Admin::init_with`] reports each repair and its progress, one
+/// line at a time.
+pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
 /// What a backend can do, read by the shared tests instead of deleting
 /// assertions (opendal style).
@@ -64,8 +69,25 @@ pub trait Admin: Send + Sync {
     /// A one-line description of where the data lives (never with credentials).
     fn describe(&self) -> String;
 
-    /// Creates the seven tables if missing (idempotent), with indexes and TTL.
-    async fn init(&self) -> Result<()>;
+    /// Creates the seven tables if missing (idempotent), with indexes and
+    /// TTL, and holds existing tables to the declared schema: see
+    /// [`Admin::init_with`]. Reports nothing.
+    async fn init(&self) -> Result<()> {
+        self.init_with(&|_: &str| {}).await.map(|_| ())
+    }
+
+    /// [`Admin::init`], reporting: compares every table with its
+    /// declaration first ([`Admin::check`]); when a difference cannot be
+    /// repaired in place ([`crate::drift::Repair::Refused`]) fails with
+    /// [`Error::SchemaDrift`] naming each one and changes nothing;
+    /// otherwise repairs every difference (creating missing tables and
+    /// indexes, enabling TTL, ...), calling `progress` with a line for each
+    /// repair and while it waits, and returns what it repaired.
+    async fn init_with(&self, progress: Progress<'_>) -> Result<Vec<Drift>>;
+
+    /// The differences of the live schema from the declared one, in table
+    /// order; changes nothing. Empty when the schema matches.
+    async fn check(&self) -> Result<Vec<Drift>>;
 
     /// The tables of this namespace that exist, by name (for DynamoDB, the
     /// full `{prefix}_{name}`).

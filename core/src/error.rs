@@ -60,6 +60,26 @@ pub enum Error {
         /// The store it is missing from.
         store: String,
     },
+    /// A secondary index a read needs does not exist on its table (the
+    /// live schema drifted from the declared one).
+    #[error(
+        "index {index} of table {table} does not exist in {store}; run `affine-db init` to \
+         create it (`affine-db check` lists every difference)"
+    )]
+    MissingIndex {
+        /// The table (its full name on DynamoDB).
+        table: String,
+        /// The missing index.
+        index: String,
+        /// The store it is missing from.
+        store: String,
+    },
+    /// The live schema differs from the declared one in a way `init`
+    /// cannot repair in place (a wrong key schema, an index with other keys
+    /// or another projection, ...); the message names every table and
+    /// difference. Nothing was changed.
+    #[error("schema drift: {0}")]
+    SchemaDrift(String),
     /// The store throttled the request and the retry budget ran out; the
     /// message names what was not written. Transient.
     #[error("throttled: {message}")]
@@ -108,9 +128,22 @@ impl PartialEq for Error {
                     reason: r2,
                 },
             ) => field == f2 && reason == r2,
-            (NotFound(a), NotFound(b)) | (Conflict(a), Conflict(b)) | (Corrupt(a), Corrupt(b)) => {
-                a == b
-            }
+            (NotFound(a), NotFound(b))
+            | (Conflict(a), Conflict(b))
+            | (Corrupt(a), Corrupt(b))
+            | (SchemaDrift(a), SchemaDrift(b)) => a == b,
+            (
+                MissingIndex {
+                    table,
+                    index,
+                    store,
+                },
+                MissingIndex {
+                    table: t2,
+                    index: i2,
+                    store: s2,
+                },
+            ) => table == t2 && index == i2 && store == s2,
             (
                 TooLarge { what, size, limit },
                 TooLarge {
@@ -237,6 +270,16 @@ impl Error {
                 message: format!("{message}; {note}"),
                 source,
             },
+            Error::MissingIndex {
+                table,
+                index,
+                store,
+            } => Error::MissingIndex {
+                table,
+                index,
+                store: format!("{store} ({note})"),
+            },
+            Error::SchemaDrift(m) => Error::SchemaDrift(format!("{m}; {note}")),
             Error::NotFound(m) => Error::NotFound(format!("{m}; {note}")),
             Error::Conflict(m) => Error::Conflict(format!("{m}; {note}")),
             Error::Corrupt(m) => Error::Corrupt(format!("{m}; {note}")),
@@ -272,6 +315,15 @@ impl Error {
                 table,
                 store: store.to_string(),
             },
+            Error::MissingIndex {
+                table,
+                index,
+                store: s,
+            } if s.is_empty() => Error::MissingIndex {
+                table,
+                index,
+                store: store.to_string(),
+            },
             other => other,
         }
     }
@@ -284,6 +336,8 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::TooLarge { .. } => "too_large",
             Error::MissingTable { .. } => "missing_table",
+            Error::MissingIndex { .. } => "missing_index",
+            Error::SchemaDrift(_) => "schema_drift",
             Error::Throttled { .. } => "throttled",
             Error::Unavailable { .. } => "unavailable",
             Error::Corrupt(_) => "corrupt",

@@ -27,6 +27,7 @@ pub mod cond;
 pub mod conformance;
 pub mod damage;
 pub mod dictionaries;
+pub mod drift;
 pub mod error;
 pub mod item;
 pub mod keys;
@@ -40,7 +41,7 @@ pub mod store;
 pub mod tables;
 pub mod ttl;
 
-pub use admin::{Admin, Capabilities, ScanPage};
+pub use admin::{Admin, Capabilities, Progress, ScanPage};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use codec::Codec;
 pub use error::{Error, Result};

@@ -180,6 +180,99 @@ impl TableDef {
     }
 }
 
+/// The DynamoDB scalar type of a key attribute (table or index key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyType {
+    /// String (`S`).
+    S,
+    /// Number (`N`).
+    N,
+    /// Binary (`B`).
+    B,
+}
+
+impl KeyType {
+    /// The DynamoDB type name (`S`, `N`, `B`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::S => "S",
+            KeyType::N => "N",
+            KeyType::B => "B",
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an index carries besides its keys, as DynamoDB states it: every
+/// attribute, only the keys, or the keys and the listed non-key attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexProjection {
+    /// `ALL`.
+    All,
+    /// `KEYS_ONLY`.
+    KeysOnly,
+    /// `INCLUDE` these non-key attributes (sorted).
+    Include(Vec<String>),
+}
+
+impl fmt::Display for IndexProjection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexProjection::All => f.write_str("ALL"),
+            IndexProjection::KeysOnly => f.write_str("KEYS_ONLY"),
+            IndexProjection::Include(attrs) => write!(f, "INCLUDE({})", attrs.join(", ")),
+        }
+    }
+}
+
+impl TableDef {
+    /// The type of key attribute `name` (`pk`, `sk` or an index key).
+    pub fn key_type(&self, name: &str) -> Result<KeyType> {
+        if name == PK || name == SK {
+            return Ok(KeyType::S);
+        }
+        match self.attr(name).map(|a| a.ty) {
+            Some(AttrType::S) => Ok(KeyType::S),
+            Some(AttrType::Int | AttrType::Float) => Ok(KeyType::N),
+            Some(AttrType::B) => Ok(KeyType::B),
+            other => Err(Error::backend(format!(
+                "{}: index key {name} has type {other:?}, which cannot be a key",
+                self.table
+            ))),
+        }
+    }
+
+    /// The declared projection of `index` as DynamoDB states it: an
+    /// [`Projection::AllExcept`] is the `INCLUDE` list of every other
+    /// non-key attribute.
+    pub fn index_projection(&self, index: &IndexDef) -> IndexProjection {
+        match index.projection {
+            Projection::All => IndexProjection::All,
+            Projection::KeysOnly => IndexProjection::KeysOnly,
+            Projection::AllExcept(_) => {
+                let mut attrs: Vec<String> = self
+                    .projected(index)
+                    .into_iter()
+                    .filter(|a| *a != index.hash && *a != index.range && *a != PK && *a != SK)
+                    .map(str::to_string)
+                    .collect();
+                attrs.sort();
+                IndexProjection::Include(attrs)
+            }
+        }
+    }
+
+    /// The index named `name`, if declared.
+    pub fn index(&self, name: &str) -> Option<&'static IndexDef> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+}
+
 /// Name of the table's partition key attribute.
 pub const PK: &str = "pk";
 /// Name of the table's sort key attribute.

@@ -14,6 +14,10 @@ one line.
 - :class:`TooLarge` (also a :class:`ValueError`): the item would exceed
   DynamoDB's 400 KB limit. Nothing was written.
 - :class:`MissingTable`: a table does not exist; run ``init_tables()``.
+- :class:`MissingIndex`: a secondary index a read needs does not exist;
+  run ``init_tables()`` (``affine-db init``), which creates it.
+- :class:`SchemaDrift`: the live schema differs from the declared one where
+  ``init_tables()`` cannot repair it in place; nothing was changed.
 - :class:`Throttled`, :class:`Unavailable`: transient; the same call may
   succeed later (``transient`` is ``True``).
 - :class:`Corrupt`: stored data could not be decoded.
@@ -29,6 +33,8 @@ __all__ = [
     "Conflict",
     "TooLarge",
     "MissingTable",
+    "MissingIndex",
+    "SchemaDrift",
     "Throttled",
     "Unavailable",
     "Corrupt",
@@ -85,6 +91,18 @@ class MissingTable(Error):
     """A table the operation needs does not exist; run ``init_tables()``."""
 
     kind = "missing_table"
+
+
+class MissingIndex(Error):
+    """A secondary index a read needs does not exist; ``init_tables()`` creates it."""
+
+    kind = "missing_index"
+
+
+class SchemaDrift(Error):
+    """The live schema differs from the declared one beyond in-place repair."""
+
+    kind = "schema_drift"
 
 
 class Throttled(Error):

@@ -26,7 +26,7 @@ from affine_db.dao import (
 from conftest import dynamodb_endpoint
 from helpers import sample_args, unique
 
-VARIANTS = ["InvalidInput", "NotFound", "Conflict", "TooLarge", "MissingTable", "Throttled", "Unavailable", "Corrupt", "Backend"]
+VARIANTS = ["InvalidInput", "NotFound", "Conflict", "TooLarge", "MissingTable", "MissingIndex", "SchemaDrift", "Throttled", "Unavailable", "Corrupt", "Backend"]
 
 
 def test_one_exception_class_per_variant() -> None:

@@ -928,8 +928,16 @@ impl Admin for Model {
         "in-memory reference model".into()
     }
 
-    async fn init(&self) -> Result<()> {
-        Ok(())
+    async fn init_with(
+        &self,
+        _progress: affine_db::admin::Progress<'_>,
+    ) -> Result<Vec<affine_db::drift::Drift>> {
+        Ok(Vec::new())
+    }
+
+    async fn check(&self) -> Result<Vec<affine_db::drift::Drift>> {
+        // The model is its own declaration.
+        Ok(Vec::new())
     }
 
     async fn list_tables(&self) -> Result<Vec<String>> {

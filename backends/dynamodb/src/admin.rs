@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor};
+use affine_db_core::drift::Drift;
 use affine_db_core::item::check_item;
 use affine_db_core::schema::{PK, SK};
-use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Result, ScanPage, Table};
+use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Progress, Result, ScanPage, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::Select;
 
@@ -48,11 +49,12 @@ impl Admin for DynamoBackend {
         s
     }
 
-    async fn init(&self) -> Result<()> {
-        for table in Table::ALL {
-            tables::create(&self.client, &self.config.prefix, table).await?;
-        }
-        Ok(())
+    async fn init_with(&self, progress: Progress<'_>) -> Result<Vec<Drift>> {
+        tables::init(&self.client, &self.config.prefix, progress).await
+    }
+
+    async fn check(&self) -> Result<Vec<Drift>> {
+        tables::check(&self.client, &self.config.prefix).await
     }
 
     async fn list_tables(&self) -> Result<Vec<String>> {

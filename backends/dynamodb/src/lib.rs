@@ -197,6 +197,34 @@ impl DynamoBackend {
         Ok(())
     }
 
+    /// The outcome of a read through `index` of `table`: a failure because
+    /// the table exists without the index (DynamoDB answers
+    /// `ValidationException: The table does not have the specified index:
+    /// NAME`, moto `ResourceNotFoundException: Invalid index: NAME for
+    /// table: T`; a DescribeTable tells which it was) is
+    /// [`Error::MissingIndex`], which names the index and says that `init`
+    /// creates it; anything else is returned as it is.
+    async fn via_index<V>(&self, table: Table, index: &str, res: Result<V>) -> Result<V> {
+        let err = match res {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !matches!(err, Error::MissingTable { .. } | Error::InvalidInput { .. }) {
+            return Err(err);
+        }
+        let name = self.table_name(table);
+        match tables::describe_live(&self.client, name).await {
+            Ok(Some(live)) if !live.indexes.iter().any(|i| i.name == index) => {
+                Err(Error::MissingIndex {
+                    table: name.to_string(),
+                    index: index.to_string(),
+                    store: errors::STORE.to_string(),
+                })
+            }
+            _ => Err(err),
+        }
+    }
+
     fn corrupt_key(table: Table) -> Error {
         Error::corrupt(format!("{table}: item without string pk/sk"))
     }

@@ -237,7 +237,10 @@ impl SampleStore for DynamoBackend {
         // timestamp changes, so ties are broken by BY_ENV, not by the index.
         let mut pager = query::Pager::new(Request::Query(b), name);
         let mut pairs: Vec<(Sample, Item)> = Vec::new();
-        'pages: while let Some(page) = pager.next_page().await? {
+        'pages: while let Some(page) = self
+            .via_index(T, ENV_TIMESTAMP_INDEX, pager.next_page().await)
+            .await?
+        {
             for item in page {
                 if !filter.eval(Some(&item)) {
                     continue;

@@ -68,7 +68,10 @@ impl DynamoBackend {
         let mut seen = BTreeSet::new();
         let mut pager = Pager::new(Request::Query(b), name);
         let indexed = rules::indexed_rows(self.now_s());
-        while let Some(page) = pager.next_page().await? {
+        while let Some(page) = self
+            .via_index(T, LATEST_BLOCK_INDEX, pager.next_page().await)
+            .await?
+        {
             for item in page {
                 if !indexed.eval(Some(&item)) {
                     continue;

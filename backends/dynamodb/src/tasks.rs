@@ -59,7 +59,8 @@ impl DynamoBackend {
             .key_condition_expression("#status = :status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", convert::s(status.as_str()));
-        query::collect(Request::Query(b), name, filter, None)
+        let res = query::collect(Request::Query(b), name, filter, None).await;
+        self.via_index(T, STATUS_CREATED_INDEX, res)
             .await?
             .iter()
             .map(Task::from_item)

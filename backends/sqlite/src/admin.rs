@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor};
+use affine_db_core::drift::Drift;
 use affine_db_core::schema::Table;
-use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Result, ScanPage};
+use affine_db_core::{ttl, Admin, Capabilities, Error, Item, Progress, Result, ScanPage};
 use async_trait::async_trait;
 use rusqlite::params;
 
@@ -89,8 +90,20 @@ impl Admin for SqliteBackend {
         self.db.name().to_string()
     }
 
-    async fn init(&self) -> Result<()> {
-        self.db.write_tx(|tx| db::create_tables(tx)).await
+    async fn init_with(&self, progress: Progress<'_>) -> Result<Vec<Drift>> {
+        // The repairs run in one transaction; they are reported once it
+        // has committed (a refusal or failure rolls everything back).
+        let drifts = self.db.write_tx(|tx| crate::live::init(tx)).await?;
+        for d in &drifts {
+            if let Some(line) = d.repaired() {
+                progress(&line);
+            }
+        }
+        Ok(drifts)
+    }
+
+    async fn check(&self) -> Result<Vec<Drift>> {
+        self.db.read(|tx| crate::live::check(tx)).await
     }
 
     async fn list_tables(&self) -> Result<Vec<String>> {

@@ -40,11 +40,13 @@ pub const APPLICATION_ID: i32 = 0x4146_4442;
 /// How [`Db::open`] opens a database file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OpenMode {
-    /// Read and write; the file and its tables are created if missing.
+    /// Read and write; a missing file is created, with its tables.
     #[default]
     Create,
-    /// Read and write an existing file (its tables are created if missing);
-    /// a missing file is [`Error::NotFound`].
+    /// Read and write an existing file; a missing file is
+    /// [`Error::NotFound`]. (A new or older file is brought to
+    /// [`SCHEMA_VERSION`] with its tables; what is missing from a file at
+    /// the current version is created by `init`.)
     ReadWrite,
     /// Read only: nothing in the file changes, and read-only files and
     /// mounts work. A missing file is [`Error::NotFound`]; a missing table
@@ -449,6 +451,31 @@ fn open_read_only(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Opens the file at `path` read-only to inspect its schema, without the
+/// identity and version checks of [`Db::open`]; a missing file is
+/// [`Error::NotFound`].
+pub(crate) fn open_to_inspect(path: &Path) -> Result<Connection> {
+    let name = format!("sqlite://{}", path.display());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(Error::backend(format!(
+                "{} is a directory, not a database file",
+                path.display()
+            )))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(format!(
+                "sqlite database {} does not exist; run `affine-db --db {name} init` to \
+                 create it, or check the path",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(inaccessible(path, e)),
+    }
+    open_read_only(path).map_err(|e| e.in_store(&name))
+}
+
 /// `file:PATH?immutable=1`, with the characters URIs reserve escaped.
 fn immutable_uri(path: &Path) -> String {
     let mut out = String::from("file:");
@@ -559,18 +586,33 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The declared columns of `table` with their SQL types: `pk`, `sk`, then
+/// one per attribute.
+pub(crate) fn declared_columns(table: Table) -> Vec<(&'static str, &'static str)> {
+    let mut cols = vec![("pk", "TEXT"), ("sk", "TEXT")];
+    cols.extend(
+        table
+            .def()
+            .attrs
+            .iter()
+            .map(|a| (a.name, column_type(a.ty))),
+    );
+    cols
+}
+
 /// The `CREATE TABLE` statement of `table`: `pk`, `sk`, one column per attribute.
 pub(crate) fn create_table_sql(table: Table) -> String {
-    let def = table.def();
-    let mut cols = vec![
-        "\"pk\" TEXT NOT NULL".to_string(),
-        "\"sk\" TEXT NOT NULL".to_string(),
-    ];
-    cols.extend(
-        def.attrs
-            .iter()
-            .map(|a| format!("{} {}", ident(a.name), column_type(a.ty))),
-    );
+    let mut cols: Vec<String> = declared_columns(table)
+        .into_iter()
+        .map(|(name, ty)| {
+            let not_null = if name == "pk" || name == "sk" {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!("{} {ty}{not_null}", ident(name))
+        })
+        .collect();
     cols.push("PRIMARY KEY (\"pk\", \"sk\")".into());
     format!(
         "CREATE TABLE IF NOT EXISTS {} (\n  {}\n)",
@@ -579,42 +621,50 @@ pub(crate) fn create_table_sql(table: Table) -> String {
     )
 }
 
-/// The `CREATE INDEX` statements of `table`: its DynamoDB indexes (same
-/// names), one on the TTL attribute for purges, and one ordering a
-/// miner's samples by time.
-pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
+/// The declared indexes of `table`, by name with their columns: its
+/// DynamoDB indexes (same names), one ordering a miner's samples by time,
+/// and one on the TTL attribute for purges.
+pub(crate) fn declared_indexes(table: Table) -> Vec<(String, Vec<&'static str>)> {
     let def = table.def();
-    let mut out: Vec<String> = def
+    let mut out: Vec<(String, Vec<&'static str>)> = def
         .indexes
         .iter()
-        .map(|ix| {
-            format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({}, {})",
-                ident(ix.name),
-                ident(table.name()),
-                ident(ix.hash),
-                ident(ix.range)
-            )
-        })
+        .map(|ix| (ix.name.to_string(), vec![ix.hash, ix.range]))
         .collect();
     if table == Table::SampleResults {
         // A miner's samples in `miner_order`, for reads by miner and for
         // deletes before a time, without sorting the partition.
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {} (\"pk\", \"timestamp\", \"env\", \"sample_id\")",
-            ident("sample_results-miner-time-index"),
-            ident(table.name())
+        out.push((
+            "sample_results-miner-time-index".to_string(),
+            vec!["pk", "timestamp", "env", "sample_id"],
         ));
     }
     if let Some(ttl) = def.ttl {
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
-            ident(&format!("{}-ttl-index", table.name())),
-            ident(table.name()),
-            ident(ttl)
-        ));
+        out.push((format!("{}-ttl-index", table.name()), vec![ttl]));
     }
     out
+}
+
+/// The `CREATE INDEX` statement of the declared index `name` of `table`.
+pub(crate) fn create_one_index_sql(table: Table, name: &str, columns: &[&str]) -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+        ident(name),
+        ident(table.name()),
+        columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The `CREATE INDEX` statements of `table` ([`declared_indexes`]).
+pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
+    declared_indexes(table)
+        .iter()
+        .map(|(name, cols)| create_one_index_sql(table, name, cols))
+        .collect()
 }
 
 /// Creates the seven tables and their indexes where missing.
@@ -684,8 +734,10 @@ fn migrate_step(conn: &Connection, from: i64) -> Result<()> {
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`], one step per version, each in its
-/// own transaction; refuses a database written by a newer build. Then makes
-/// sure every table exists and marks the file with [`APPLICATION_ID`].
+/// own transaction; refuses a database written by a newer build. Then marks
+/// the file with [`APPLICATION_ID`]. Tables, columns and indexes missing
+/// from a file at the current version are left to `init` (which reports
+/// each repair).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     loop {
         let tx = conn
@@ -694,7 +746,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         check_version(&tx)?;
         let version = schema_version(&tx)?;
         if version == SCHEMA_VERSION {
-            create_tables(&tx)?;
+            // A file at this version is not repaired here: `init` checks
+            // it against the declaration and repairs or refuses (see
+            // `live`).
             tx.pragma_update(None, "application_id", APPLICATION_ID)
                 .db()?;
             tx.commit().db()?;

@@ -29,6 +29,7 @@ use affine_db_core::{Backend, Codec, Result, SharedClock, Store};
 mod admin;
 mod config;
 mod db;
+mod live;
 mod logs;
 mod miners;
 mod mutate;
@@ -145,6 +146,19 @@ impl Backend for SqliteBackend {
     fn shared_codec(&self) -> Arc<Codec> {
         self.codec.clone()
     }
+}
+
+/// The differences of the SQLite file at `path` from the declared schema
+/// (tables, columns, indexes, `application_id`, `user_version`), as
+/// `affine-db check` reports them. The file is opened read-only and
+/// without the checks of an open, so a file of another application or of
+/// a newer build is reported, not refused; nothing in it changes. A
+/// missing file is [`affine_db_core::Error::NotFound`].
+pub async fn check_file(path: impl AsRef<Path>) -> Result<Vec<affine_db_core::drift::Drift>> {
+    let path = path.as_ref().to_path_buf();
+    tokio::task::spawn_blocking(move || live::check_file(&path))
+        .await
+        .map_err(|e| affine_db_core::Error::backend_from("sqlite worker thread failed", e))?
 }
 
 /// Convenience: open (creating if needed) and bundle as a Store.

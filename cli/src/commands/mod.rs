@@ -6,7 +6,7 @@
 //! the store itself (so commands that need two stores, or none, fit the
 //! same shape), with the least access it needs: [`Context::read_store`] for
 //! commands that only read (a SQLite file is opened read-only and never
-//! created), [`Context::write_store`] for commands that change existing
+//! created; `check` reads a SQLite file without even the open's checks), [`Context::write_store`] for commands that change existing
 //! data, [`Context::store`] for commands that add data (which may create a
 //! SQLite file: `init`, `test`, `config set`, `task create`, `migrate`,
 //! `import`, `copy --to`).
@@ -17,6 +17,7 @@ use affine_db::{Access, OpenOptions, Result, Store};
 use clap::Subcommand;
 
 mod bench;
+mod check;
 mod cleanup;
 mod config;
 mod dictionaries;
@@ -87,6 +88,8 @@ pub enum Command {
     Init(init::Args),
     /// List this namespace's tables, one per line
     List(list::Args),
+    /// Compare the live schema with the declared one; exit 1 on any difference
+    Check(check::Args),
     /// Exercise every table with throwaway data, print a line per check, leave nothing behind
     Test(selftest::Args),
     /// Delete and recreate this namespace's tables (asks for `yes`)
@@ -139,6 +142,7 @@ impl Command {
         match self {
             Command::Init(a) => init::run(a, ctx).await,
             Command::List(a) => list::run(a, ctx).await,
+            Command::Check(a) => check::run(a, ctx).await,
             Command::Test(a) => selftest::run(a, ctx).await,
             Command::Reset(a) => reset::run(a, ctx).await,
             Command::Task(a) => task::run(a, ctx).await,

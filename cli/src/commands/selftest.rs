@@ -6,14 +6,17 @@
 //! the table operations where they delete (samples, tasks, config) and
 //! [`affine_db::Admin::delete_items`] for the rest (logs, score rows, miner
 //! metadata, policies); a final check reads everything back to prove it is
-//! gone. Exit code 1 when any check failed.
+//! gone. Every secondary index is exercised by the read that needs it, and
+//! the live schema is compared with the declared one, so a missing index
+//! fails the run. Exit code 1 when any check failed.
 
 use std::process::ExitCode;
 
 use affine_db::keys;
+use affine_db::schema::{ENV_TIMESTAMP_INDEX, LATEST_BLOCK_INDEX, STATUS_CREATED_INDEX};
 use affine_db::{
     Conversation, Error, LogStatus, MinerInfo, MinerSamplesQuery, NewLog, NewSample, NewTask,
-    ParamValue, Result, SampleKey, Score, Store, Table, TaskStatus,
+    ParamValue, PendingOrder, Result, SampleKey, Score, Store, Table, TaskStatus,
 };
 use serde_json::json;
 
@@ -31,8 +34,15 @@ const TEST_BLOCK: i64 = 0;
 /// Runs the checks and the cleanup.
 pub async fn run(_args: Args, ctx: &Context) -> CmdResult {
     let store = ctx.store().await?;
-    store.admin.init().await?;
     output::line(format!("store: {}", store.admin.describe()))?;
+    // `init` first, saying what it repaired (the checks then hold the
+    // schema and every index to the declaration).
+    store
+        .admin
+        .init_with(&|line: &str| {
+            let _ = output::line(format!("init {line}"));
+        })
+        .await?;
     let tag = format!(
         "affine-db-selftest-{}-{}",
         store.clock.now_ms(),
@@ -107,14 +117,40 @@ impl SelfTest {
     }
 
     async fn all(&mut self) -> Result<()> {
+        let r = self.schema().await;
+        match r {
+            Ok(()) => output::line("ok   schema: every table, index and TTL as declared")?,
+            Err(e) => {
+                self.failures += 1;
+                output::line(format!("FAIL schema: {e}"))?;
+            }
+        }
         let r = self.samples().await;
         self.report(Table::SampleResults, "save/get/conversation round-trip", r)?;
+        let r = self.samples_by_env().await;
+        self.report(
+            Table::SampleResults,
+            &format!("read by env through {ENV_TIMESTAMP_INDEX}"),
+            r,
+        )?;
         let r = self.tasks().await;
         self.report(Table::TaskQueue, "create/claim/complete", r)?;
+        let r = self.pending_tasks().await;
+        self.report(
+            Table::TaskQueue,
+            &format!("pending tasks through {STATUS_CREATED_INDEX}"),
+            r,
+        )?;
         let r = self.logs().await;
         self.report(Table::ExecutionLogs, "log/read newest first", r)?;
         let r = self.scores().await;
         self.report(Table::Scores, "save/read score row", r)?;
+        let r = self.store.scores.get_latest_scores().await.map(|_| ());
+        self.report(
+            Table::Scores,
+            &format!("latest scores through {LATEST_BLOCK_INDEX}"),
+            r,
+        )?;
         let r = self.config().await;
         self.report(Table::SystemConfig, "set/get/version/delete", r)?;
         let r = self.miners().await;
@@ -195,6 +231,77 @@ impl SelfTest {
             listed.len() == 1 && listed[0].sample_id == saved.sample_id,
             "get_samples_by_miner returns the sample",
         )
+    }
+
+    /// The live schema against the declared one (`affine-db check`).
+    async fn schema(&mut self) -> Result<()> {
+        let drifts = self.store.admin.check().await?;
+        if drifts.is_empty() {
+            return Ok(());
+        }
+        let listed: Vec<String> = drifts.iter().map(ToString::to_string).collect();
+        Err(Error::SchemaDrift(listed.join("; ")))
+    }
+
+    /// The sample just saved, read back through the env index.
+    async fn samples_by_env(&mut self) -> Result<()> {
+        let key = self
+            .written
+            .sample
+            .clone()
+            .ok_or_else(|| Error::NotFound("no sample was saved".into()))?;
+        let saved = self
+            .store
+            .samples
+            .get_sample(&key, Conversation::Skip)
+            .await?
+            .ok_or_else(|| Error::NotFound("the sample just saved".into()))?;
+        let found = self
+            .store
+            .samples
+            .get_samples_by_env(
+                &saved.env,
+                saved.timestamp - 1000,
+                saved.timestamp + 1000,
+                None,
+                Conversation::Skip,
+            )
+            .await?;
+        expect(
+            found.iter().any(|s| s.sample_id == saved.sample_id),
+            "get_samples_by_env returns the sample",
+        )
+    }
+
+    /// A pending task, read back through the status index.
+    async fn pending_tasks(&mut self) -> Result<()> {
+        let (hk, rev) = (self.hotkey(), self.revision());
+        let task = self
+            .store
+            .tasks
+            .create_task(NewTask {
+                miner_hotkey: hk.clone(),
+                model_revision: rev.clone(),
+                model_hash: "selftest-hash".into(),
+                env: "SELFTEST".into(),
+                validator_hotkey: "selftest-validator".into(),
+                // Above any real priority, so the first page holds it.
+                priority: i64::MAX,
+                ttl_days: Some(1),
+            })
+            .await?;
+        self.written.task = true;
+        let pending = self
+            .store
+            .tasks
+            .get_pending_tasks(10, PendingOrder::Priority)
+            .await?;
+        let found = pending.iter().any(|t| t.task_id == task.task_id);
+        self.store
+            .tasks
+            .complete_task(&hk, &rev, &task.task_id)
+            .await?;
+        expect(found, "get_pending_tasks returns the pending task")
     }
 
     async fn tasks(&mut self) -> Result<()> {
