@@ -27,6 +27,7 @@ pub mod cond;
 pub mod conformance;
 pub mod damage;
 pub mod dictionaries;
+pub mod driver;
 pub mod error;
 pub mod item;
 pub mod keys;
