@@ -29,6 +29,7 @@ pub mod damage;
 pub mod dictionaries;
 pub mod driver;
 pub mod error;
+pub mod handles;
 pub mod item;
 pub mod keys;
 pub mod maintenance;

@@ -1,0 +1,215 @@
+//! Core-owned table handles: the one implementation of the seven table
+//! traits and [`Admin`] over any [`Driver`] ([`Tables`]).
+//!
+//! Everything that is not storage happens here, once, with the core's
+//! existing pieces: key-part validation (the records' `validate` and the
+//! rules' key builders), defaults (`into_sample`, `into_task`, ...), the
+//! codec and its dictionaries ([`crate::dictionaries`]), the rules
+//! ([`crate::rules`], carried out with [`driver::execute`]), the TTL rule
+//! ([`crate::ttl`], added to every read), derived reads (the newest visible
+//! score block, statistics windows, error summaries) and the size checks
+//! ([`crate::driver::check_put`]). A driver only stores items.
+//!
+//! [`Store::from_driver`] bundles the handles as a [`Store`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::admin::{Admin, Capabilities, ScanPage};
+use crate::clock::SharedClock;
+use crate::codec::Codec;
+use crate::driver::{self, Driver, Query, Select, Target};
+use crate::error::{Error, Result};
+use crate::item::Item;
+use crate::mutation::Rule;
+use crate::schema::{IndexDef, Table};
+use crate::store::{Backend, Store};
+use crate::ttl;
+
+mod config;
+mod logs;
+mod miners;
+mod retention;
+mod samples;
+mod scores;
+mod tasks;
+
+/// The seven tables and their administration over one driver.
+#[derive(Debug)]
+pub struct Tables {
+    driver: Arc<dyn Driver>,
+    clock: SharedClock,
+    codec: Arc<Codec>,
+}
+
+impl Tables {
+    /// Handles over `driver`, reading "now" from `clock`, with a default codec.
+    pub fn new(driver: Arc<dyn Driver>, clock: SharedClock) -> Tables {
+        Tables {
+            driver,
+            clock,
+            codec: Arc::new(Codec::default()),
+        }
+    }
+
+    /// The driver underneath.
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.driver
+    }
+
+    fn now_s(&self) -> i64 {
+        self.clock.now_s()
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Carries out one of the core's rules.
+    async fn run<T>(&self, rule: Rule<T>) -> Result<T> {
+        driver::execute(self.driver.as_ref(), rule).await
+    }
+
+    /// The live item of `table` at (`pk`, `sk`).
+    async fn get_live(&self, table: Table, pk: &str, sk: &str) -> Result<Option<Item>> {
+        let now = self.now_s();
+        Ok(self
+            .driver
+            .get(table, pk, sk, Select::All)
+            .await?
+            .filter(|i| ttl::is_live_item(table, i, now)))
+    }
+
+    /// Every item of `query` on `table`.
+    async fn items(&self, table: Table, query: Query) -> Result<Vec<Item>> {
+        self.driver.query_all(table, query).await
+    }
+
+    /// Writes `items` in batches of the driver's size.
+    async fn put_all(&self, table: Table, items: Vec<Item>) -> Result<()> {
+        let size = self.driver.capabilities().max_batch_write.max(1);
+        let mut items = items;
+        while !items.is_empty() {
+            let rest = items.split_off(size.min(items.len()));
+            self.driver.put_batch(table, items).await?;
+            items = rest;
+        }
+        Ok(())
+    }
+}
+
+/// The schema's index `name` of `table`.
+fn index(table: Table, name: &str) -> Result<&'static IndexDef> {
+    table
+        .def()
+        .indexes
+        .iter()
+        .find(|i| i.name == name)
+        .ok_or_else(|| Error::backend(format!("{table} has no index {name}")))
+}
+
+/// Every item of `table` that `filter` accepts.
+fn all_where(filter: crate::cond::Cond) -> Query {
+    Query::new(Target::Table, filter)
+}
+
+impl Backend for Tables {
+    fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
+    fn shared_codec(&self) -> Arc<Codec> {
+        self.codec.clone()
+    }
+}
+
+#[async_trait]
+impl Admin for Tables {
+    fn capabilities(&self) -> Capabilities {
+        self.driver.capabilities().admin()
+    }
+
+    fn describe(&self) -> String {
+        self.driver.describe()
+    }
+
+    async fn init(&self) -> Result<()> {
+        self.driver.create_tables().await
+    }
+
+    async fn list_tables(&self) -> Result<Vec<String>> {
+        self.driver.list_tables().await
+    }
+
+    async fn reset(&self) -> Result<()> {
+        self.driver.drop_tables().await?;
+        self.driver.create_tables().await
+    }
+
+    async fn stats(&self) -> Result<BTreeMap<Table, u64>> {
+        let now = self.now_s();
+        let mut out = BTreeMap::new();
+        for table in Table::ALL {
+            let q = all_where(ttl::unexpired(table, now)).select(Select::Keys);
+            out.insert(table, self.items(table, q).await?.len() as u64);
+        }
+        Ok(out)
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        let now = self.now_s();
+        let mut purged = 0u64;
+        for table in Table::ALL {
+            let q = all_where(ttl::expired(table, now));
+            purged += self.driver.delete_where(table, q).await? as u64;
+        }
+        Ok(purged)
+    }
+
+    async fn scan_page(
+        &self,
+        table: Table,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<ScanPage> {
+        self.driver.scan_page(table, cursor, limit).await
+    }
+
+    async fn get_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
+        let size = self.driver.capabilities().max_batch_get.max(1);
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(size) {
+            out.extend(
+                self.driver
+                    .get_batch(table, chunk.to_vec(), Select::All)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn put_items(&self, table: Table, items: Vec<Item>) -> Result<()> {
+        for item in &items {
+            driver::check_put(table, item)?;
+        }
+        self.put_all(table, items).await
+    }
+
+    async fn delete_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
+        let size = self.driver.capabilities().max_batch_write.max(1);
+        let mut n = 0;
+        for chunk in keys.chunks(size) {
+            n += self.driver.delete_batch(table, chunk.to_vec()).await?;
+        }
+        Ok(n)
+    }
+}
+
+impl Store {
+    /// The store of the core-owned handles over `driver`, on `clock`.
+    pub fn from_driver(driver: Arc<dyn Driver>, clock: SharedClock) -> Store {
+        Store::new(Arc::new(Tables::new(driver, clock)))
+    }
+}
