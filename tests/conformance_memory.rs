@@ -15,4 +15,4 @@ async fn harness() -> Harness {
     }
 }
 
-affine_db_core::conformance_suite!(harness);
+affine_db_core::conformance_main!(harness);

@@ -12,8 +12,8 @@
 //!
 //! [`Store::from_driver`] bundles the handles as a [`Store`].
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -42,6 +42,9 @@ pub struct Tables {
     driver: Arc<dyn Driver>,
     clock: SharedClock,
     codec: Arc<Codec>,
+    /// In-process locks on items written in several steps (a score block's
+    /// snapshot), so two writers in this process never interleave.
+    locks: Mutex<HashMap<(Table, String), Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Tables {
@@ -51,7 +54,19 @@ impl Tables {
             driver,
             clock,
             codec: Arc::new(Codec::default()),
+            locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Holds the in-process lock of `key` in `table` until the guard drops.
+    async fn lock_item(&self, table: Table, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Locks nobody holds or waits for go, so the map stays small.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry((table, key.to_string())).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// The driver underneath.

@@ -91,6 +91,8 @@ impl ScoreStore for Tables {
         for item in plan.rows.iter().chain([&plan.writing, &plan.complete]) {
             crate::driver::check_put(T, item)?;
         }
+        // One snapshot of a block at a time in this process, as on DynamoDB.
+        let _guard = self.lock_item(T, &plan.pk).await;
         self.driver.put(T, plan.writing.clone()).await?;
         let stored =
             Query::new(Target::Partition(plan.pk.clone()), Cond::True).select(Select::Keys);
