@@ -2,7 +2,7 @@
 //! core-owned table handles ([`crate::handles`]).
 //!
 //! The split follows apache `object_store` and opendal: a small trait a
-//! storage implements ([`Driver`]: twelve required methods, three provided
+//! storage implements ([`Driver`]: twelve required methods, five provided
 //! ones on top) and a user-facing layer, written once in the core, that
 //! does everything that is not storage (validation, defaults, the codec and
 //! its dictionaries, the rules, derived reads, size checks).
@@ -26,7 +26,10 @@
 //!   and the filter, in [`Query::order`] (ties by `pk`, then `sk`), with the
 //!   [`Select`]ed attributes, at most [`Query::limit`] of them *after*
 //!   filtering. A page may be shorter than the limit only when it is the
-//!   last; its [`Page::cursor`] resumes after its last item.
+//!   last; its [`Page::cursor`] resumes after its last item. The filter of
+//!   an index query names only attributes the index projects (and the
+//!   table keys), so a store can evaluate it on the index alone; the
+//!   handles keep to that.
 //! - **TTL is not the driver's.** Queries return expired items too; the
 //!   handles add [`crate::ttl::unexpired`] to every filter, so the TTL rule
 //!   exists once.

@@ -44,8 +44,11 @@ pub struct Tables {
     codec: Arc<Codec>,
     /// In-process locks on items written in several steps (a score block's
     /// snapshot), so two writers in this process never interleave.
-    locks: Mutex<HashMap<(Table, String), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<(Table, String), ItemLock>>,
 }
+
+/// The in-process lock of one item.
+type ItemLock = Arc<tokio::sync::Mutex<()>>;
 
 impl Tables {
     /// Handles over `driver`, reading "now" from `clock`, with a default codec.
@@ -226,5 +229,134 @@ impl Store {
     /// The store of the core-owned handles over `driver`, on `clock`.
     pub fn from_driver(driver: Arc<dyn Driver>, clock: SharedClock) -> Store {
         Store::new(Arc::new(Tables::new(driver, clock)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::driver::{Applied, Capabilities as DriverCaps, Cursor, InMemory, Mutation, Page};
+    use crate::item::Attr;
+    use crate::schema::{PK, SK};
+
+    /// The in-memory driver with a batch size of 3, recording the largest
+    /// batch it was given.
+    #[derive(Debug, Default)]
+    struct SmallBatches {
+        inner: InMemory,
+        largest: AtomicUsize,
+    }
+
+    impl SmallBatches {
+        fn saw(&self, n: usize) {
+            self.largest.fetch_max(n, Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl Driver for SmallBatches {
+        fn capabilities(&self) -> DriverCaps {
+            DriverCaps {
+                max_batch_write: 3,
+                max_batch_get: 3,
+                ..self.inner.capabilities()
+            }
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        async fn create_tables(&self) -> Result<()> {
+            self.inner.create_tables().await
+        }
+        async fn drop_tables(&self) -> Result<()> {
+            self.inner.drop_tables().await
+        }
+        async fn list_tables(&self) -> Result<Vec<String>> {
+            self.inner.list_tables().await
+        }
+        async fn check_tables(&self) -> Result<()> {
+            self.inner.check_tables().await
+        }
+        async fn get_batch(
+            &self,
+            table: Table,
+            keys: Vec<(String, String)>,
+            select: Select,
+        ) -> Result<Vec<Item>> {
+            self.saw(keys.len());
+            self.inner.get_batch(table, keys, select).await
+        }
+        async fn put_batch(&self, table: Table, items: Vec<Item>) -> Result<()> {
+            self.saw(items.len());
+            self.inner.put_batch(table, items).await
+        }
+        async fn delete_batch(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
+            self.saw(keys.len());
+            self.inner.delete_batch(table, keys).await
+        }
+        async fn query(&self, table: Table, query: &Query) -> Result<Page> {
+            self.inner.query(table, query).await
+        }
+        async fn scan_page(
+            &self,
+            table: Table,
+            cursor: Option<Cursor>,
+            limit: usize,
+        ) -> Result<ScanPage> {
+            self.inner.scan_page(table, cursor, limit).await
+        }
+        async fn execute(&self, mutation: Mutation) -> Result<Applied> {
+            self.inner.execute(mutation).await
+        }
+    }
+
+    fn task_item(i: usize, ttl: i64) -> Item {
+        Item::from([
+            (PK.to_string(), Attr::s("MINER#a#REV#r")),
+            (SK.to_string(), Attr::S(format!("TASK#{i:02}"))),
+            ("ttl".to_string(), Attr::int(ttl)),
+        ])
+    }
+
+    /// The handles split every batch to the driver's stated size: raw
+    /// writes, reads, deletes and the purge all stay within it.
+    #[test]
+    fn batches_follow_the_driver_capabilities() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let driver = Arc::new(SmallBatches::default());
+            let clock = Arc::new(ManualClock::new(10_000_000));
+            let tables = Tables::new(driver.clone(), clock);
+            let now_s = 10_000;
+            let items: Vec<Item> = (0..10).map(|i| task_item(i, now_s + 5)).collect();
+            let keys: Vec<(String, String)> = items.iter().filter_map(driver::key_of).collect();
+            tables.put_items(Table::TaskQueue, items).await.unwrap();
+            assert_eq!(
+                tables
+                    .get_items(Table::TaskQueue, keys.clone())
+                    .await
+                    .unwrap()
+                    .len(),
+                10
+            );
+            assert_eq!(tables.stats().await.unwrap()[&Table::TaskQueue], 10);
+            assert_eq!(
+                tables
+                    .delete_items(Table::TaskQueue, keys[..4].to_vec())
+                    .await
+                    .unwrap(),
+                4
+            );
+            let expired: Vec<Item> = (20..27).map(|i| task_item(i, now_s)).collect();
+            tables.put_items(Table::TaskQueue, expired).await.unwrap();
+            assert_eq!(tables.purge_expired().await.unwrap(), 7);
+            assert_eq!(driver.largest.load(Ordering::SeqCst), 3);
+            assert_eq!(tables.capabilities().max_batch_write, 3);
+        });
     }
 }
