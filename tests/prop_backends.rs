@@ -41,7 +41,7 @@
 //! | 15 | core: top-3 ties broken by hotkey descending | `top_three_protection` |
 //! | 16 | DynamoDB `delete_miner_tasks` counts expired tasks | `task_queue_claims_and_order` |
 //! | 17 | core handles: a get treats an item as expired one second before its `ttl` | `ttl_visibility_and_purge` |
-//! | 18 | core handles: `delete_miner_tasks` counts expired tasks | `task_queue_claims_and_order` |
+//! | 18 | core handles: `get_tasks_by_miner` applies the limit before the status filter | `task_queue_claims_and_order` |
 //! | 19 | driver: a `RangeCond::Between` query excludes its upper end | `retention_cleanup_rules` |
 //! | 20 | memory driver: query results in reverse of the requested order | `task_queue_claims_and_order` |
 
