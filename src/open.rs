@@ -10,6 +10,10 @@
 //!   missing), as in SQLite's own URIs. Needs the `sqlite` feature.
 //! - `sqlite::memory:` (or `sqlite://:memory:`) — a private in-memory
 //!   database that lives as long as the store.
+//! - `memory://` — the core's in-memory driver
+//!   ([`affine_db_core::driver::InMemory`]) under the core-owned table
+//!   handles: an empty store that lives as long as the handle, for unit
+//!   tests. It takes no path and no query parameters.
 //! - `dynamodb://` with optional query parameters `prefix`, `region` and
 //!   `endpoint`, each overriding the environment (`DYNAMODB_TABLE_PREFIX`,
 //!   `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`/`AWS_ENDPOINT_URL`). Needs
@@ -25,7 +29,7 @@ use affine_db_core::{Error, Result, Store};
 
 /// The URL forms [`open`] accepts, for error messages.
 pub const ACCEPTED: &str =
-    "use sqlite://PATH[?mode=ro|rw|rwc], sqlite::memory: or dynamodb://?prefix=P&region=R&endpoint=URL";
+    "use sqlite://PATH[?mode=ro|rw|rwc], sqlite::memory:, memory:// or dynamodb://?prefix=P&region=R&endpoint=URL";
 
 /// The store used when none is configured.
 pub const DEFAULT_URL: &str = "sqlite://affine.db";
@@ -91,6 +95,8 @@ pub enum StoreUrl {
     },
     /// A private in-memory SQLite database.
     SqliteMemory,
+    /// A private store of the core's in-memory driver (`memory://`).
+    Memory,
     /// DynamoDB; `None` leaves a setting to the environment.
     DynamoDb {
         /// Table prefix (`DYNAMODB_TABLE_PREFIX`, default `affine`, when `None`).
@@ -142,6 +148,9 @@ impl StoreUrl {
     pub fn parse(url: &str) -> Result<StoreUrl> {
         if url == "sqlite::memory:" || url == "sqlite://:memory:" {
             return Ok(StoreUrl::SqliteMemory);
+        }
+        if url == "memory://" {
+            return Ok(StoreUrl::Memory);
         }
         if let Some(rest) = url.strip_prefix("sqlite://") {
             let (path, query) = match rest.split_once('?') {
@@ -286,6 +295,10 @@ pub async fn open_parsed(url: StoreUrl, options: OpenOptions) -> Result<Store> {
             open_sqlite_file(path, access, options).await
         }
         StoreUrl::SqliteMemory => open_sqlite_memory(options).await,
+        StoreUrl::Memory => Ok(Store::from_driver(
+            std::sync::Arc::new(affine_db_core::driver::InMemory::named("memory://")),
+            options.clock,
+        )),
         StoreUrl::DynamoDb {
             prefix,
             region,
@@ -405,6 +418,7 @@ mod tests {
             StoreUrl::parse("sqlite://:memory:").unwrap(),
             StoreUrl::SqliteMemory
         );
+        assert_eq!(StoreUrl::parse("memory://").unwrap(), StoreUrl::Memory);
         assert_eq!(
             StoreUrl::parse(
                 "dynamodb://?prefix=p1&region=eu-west-1&endpoint=http://127.0.0.1:8000"
@@ -444,6 +458,8 @@ mod tests {
             "dynamodb://?prefix=a&prefix=b",
             "dynamodb://?region=a&region=a",
             "dynamodb://?prefix=p#frag",
+            "memory://x",
+            "memory://?a=1",
             "not a url",
         ] {
             assert!(
@@ -451,6 +467,22 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn memory_urls_open_private_stores_through_the_core_handles() {
+        use affine_db_core::ParamValue;
+        let a = open("memory://").await.unwrap();
+        let b = open("memory://").await.unwrap();
+        assert_eq!(a.admin.capabilities().name, "memory");
+        assert_eq!(a.admin.describe(), "memory://");
+        a.config
+            .set_param("k", ParamValue::Int(7), "d", "t")
+            .await
+            .unwrap();
+        let got = a.config.get_param("k").await.unwrap().unwrap();
+        assert_eq!(got.param_value, ParamValue::Int(7));
+        assert_eq!(b.config.get_param("k").await.unwrap(), None);
     }
 
     #[test]

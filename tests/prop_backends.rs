@@ -1,7 +1,8 @@
 //! Cross-backend, model-based property tests (DESIGN §2–§4): random
 //! operation sequences over the seven tables, with clock moves that land
 //! exactly on TTLs and retention cut-offs, run through the reference model
-//! (`tests/model`), SQLite and DynamoDB (the emulator); every outcome is
+//! (`tests/model`), SQLite, the core-owned handles over the in-memory
+//! driver and DynamoDB (the emulator); every outcome is
 //! compared whole with the model's after every step, and the cross-table
 //! invariants (protection, top-3, claims, purge) are checked in each world.
 //! The model writes the rules again, independently of the core's, so a
@@ -39,6 +40,10 @@
 //! | 14 | DynamoDB `check_consecutive_errors` without the "at least `threshold` logs" check | `ttl_visibility_and_purge` |
 //! | 15 | core: top-3 ties broken by hotkey descending | `top_three_protection` |
 //! | 16 | DynamoDB `delete_miner_tasks` counts expired tasks | `task_queue_claims_and_order` |
+//! | 17 | core handles: a get treats an item as expired one second before its `ttl` | `ttl_visibility_and_purge` |
+//! | 18 | core handles: `get_tasks_by_miner` applies the limit before the status filter | `task_queue_claims_and_order` |
+//! | 19 | driver: a `RangeCond::Between` query excludes its upper end | `retention_cleanup_rules` |
+//! | 20 | memory driver: query results in reverse of the requested order | `task_queue_claims_and_order` |
 
 mod model;
 

@@ -155,6 +155,29 @@ pub fn canonical_or_same(text: &str) -> String {
     canonical(text).unwrap_or_else(|| text.to_string())
 }
 
+/// Rewrites every number of `attr` (inside maps and lists too) in the form
+/// [`canonical_or_same`] gives: what a store that keeps numbers as
+/// written (SQLite, the in-memory driver) must hold so that it reads back
+/// what DynamoDB would.
+pub fn canonicalize(attr: &mut crate::item::Attr) {
+    use crate::item::Attr;
+    match attr {
+        Attr::N(n) => {
+            if let Some(c) = canonical(n) {
+                *n = c;
+            }
+        }
+        Attr::M(m) => m.values_mut().for_each(canonicalize),
+        Attr::L(l) => l.iter_mut().for_each(canonicalize),
+        _ => {}
+    }
+}
+
+/// [`canonicalize`] on every attribute of `item`.
+pub fn canonicalize_item(item: &mut crate::item::Item) {
+    item.values_mut().for_each(canonicalize);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ pub const T0_MS: i64 = 1_735_689_600_000;
 
 /// One store under test (or the model), its clock and what it created.
 pub struct World {
-    /// `model`, `sqlite` or `dynamodb`.
+    /// `model`, `sqlite`, `memory` or `dynamodb`.
     pub name: &'static str,
     /// The store.
     pub store: Store,
@@ -93,8 +93,9 @@ pub fn dynamodb_endpoint() -> String {
     .clone()
 }
 
-/// Fresh worlds for one case: the model, an in-memory SQLite database and
-/// (unless `dynamodb` is false) a DynamoDB table set under a fresh prefix.
+/// Fresh worlds for one case: the model, an in-memory SQLite database, the
+/// core-owned handles over the in-memory driver (`memory://`) and (unless
+/// `dynamodb` is false) a DynamoDB table set under a fresh prefix.
 pub async fn worlds(dynamodb: bool) -> Vec<World> {
     let mut v = Vec::new();
     let (c, shared) = new_clock();
@@ -104,6 +105,9 @@ pub async fn worlds(dynamodb: bool) -> Vec<World> {
         .await
         .expect("open in-memory SQLite");
     v.push(World::new("sqlite", Store::new(sqlite), c));
+    let (c, shared) = new_clock();
+    let memory = Store::from_driver(Arc::new(affine_db::driver::InMemory::new()), shared);
+    v.push(World::new("memory", memory, c));
     if dynamodb {
         let (c, shared) = new_clock();
         let config = DynamoConfig {

@@ -2,4 +2,4 @@
 
 mod common;
 
-affine_db_core::conformance_suite!(common::harness);
+affine_db_core::conformance_main!(common::harness);

@@ -17,8 +17,6 @@ async fn harness() -> Harness {
     }
 }
 
-affine_db_core::conformance_suite!(harness);
-
 /// The same suite on database files under cargo's scratch directory for
 /// integration tests (one file per test, removed by the next run).
 mod file {
@@ -29,7 +27,7 @@ mod file {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     static CLEAN: std::sync::Once = std::sync::Once::new();
 
-    async fn harness() -> Harness {
+    pub(super) async fn harness() -> Harness {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-conformance");
         // The previous run's files go once, before this run's first test.
@@ -47,6 +45,6 @@ mod file {
             clock,
         }
     }
-
-    affine_db_core::conformance_suite!(harness);
 }
+
+affine_db_core::conformance_main!("memory::" => harness, "file::" => file::harness);

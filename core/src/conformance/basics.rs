@@ -1,6 +1,7 @@
 //! Builders shared by the suite, the key scheme, and input validation
 //! across every table.
 
+use crate::register;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -207,6 +208,7 @@ pub async fn key_parts_are_validated_before_writing(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(key_parts_are_validated_before_writing);
 
 /// Bad key parts are rejected by the writes of all seven tables, in every
 /// key position, and no table holds anything afterwards.
@@ -279,6 +281,7 @@ pub async fn bad_key_parts_rejected_in_every_table(h: Harness) {
     }
     assert_store_empty(&h).await;
 }
+register!(bad_key_parts_rejected_in_every_table);
 
 /// Key parts at the limits are accepted: exactly 256 bytes (also of
 /// multi-byte UTF-8) and non-ASCII text, and they read back unchanged.
@@ -314,6 +317,7 @@ pub async fn key_parts_at_the_limit_are_accepted(h: Harness) {
         assert!(h.store.config.get_param(part).await.unwrap().is_some());
     }
 }
+register!(key_parts_at_the_limit_are_accepted);
 
 /// Every table stores exactly the key strings of the `keys` module, with
 /// 16-digit zero-padded timestamps, and the attributes of DESIGN §2.
@@ -419,6 +423,7 @@ pub async fn stored_keys_follow_the_key_scheme(h: Harness) {
         vec![("RETENTION#hk1".to_string(), "METADATA".to_string())]
     );
 }
+register!(stored_keys_follow_the_key_scheme);
 
 /// `stats` counts live items per table, for all seven tables.
 pub async fn stats_count_items_per_table(h: Harness) {
@@ -455,6 +460,7 @@ pub async fn stats_count_items_per_table(h: Harness) {
     assert_eq!(stats.get(&Table::DataRetentionPolicy), Some(&1));
     assert!(stats.get(&Table::Scores).copied().unwrap_or(0) >= 1);
 }
+register!(stats_count_items_per_table);
 
 /// Writes raw items into `table` as another writer would have (the original
 /// Python layer, another process).

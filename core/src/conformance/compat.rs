@@ -2,6 +2,7 @@
 //! API) read back: gzip conversations, absent or `NULL` optional
 //! attributes, counters that were never set, floats stored as integers.
 
+use crate::register;
 use std::io::Write as _;
 
 use serde_json::json;
@@ -44,6 +45,7 @@ pub async fn legacy_gzip_conversation_reads_back(h: Harness) {
     assert_eq!(by_env.len(), 1);
     assert_eq!(by_env[0].conversation, Some(conversation));
 }
+register!(legacy_gzip_conversation_reads_back);
 
 /// Optional task attributes may be absent or `NULL`; such a task reads,
 /// is listed, and can be claimed.
@@ -84,6 +86,7 @@ pub async fn task_with_absent_or_null_optionals_reads(h: Harness) {
         .unwrap();
     assert_eq!(failed.error_count, 1);
 }
+register!(task_with_absent_or_null_optionals_reads);
 
 /// A miner record without statistics attributes (never counted) reads with
 /// zeros, and `update_statistics` counts from zero.
@@ -146,6 +149,7 @@ pub async fn miner_without_counters_counts_from_zero(h: Harness) {
         .unwrap();
     assert_eq!(saved.total_samples, 2);
 }
+register!(miner_without_counters_counts_from_zero);
 
 /// A float parameter the original stored as the number `1` reads back as
 /// `Float(1.0)`, and the next set continues its version.
@@ -169,6 +173,7 @@ pub async fn legacy_float_param_reads_as_float(h: Harness) {
         .unwrap();
     assert_eq!(p.version, 6);
 }
+register!(legacy_float_param_reads_as_float);
 
 /// A parameter the original stored with a `param_type` outside the six (it
 /// accepted any string) reads back with its stored value and type name,
@@ -205,3 +210,4 @@ pub async fn unknown_param_type_reads_back_as_stored(h: Harness) {
         .unwrap_err();
     assert!(matches!(err, crate::Error::InvalidInput { .. }), "{err:?}");
 }
+register!(unknown_param_type_reads_back_as_stored);

@@ -1,6 +1,7 @@
 //! Concurrency, portable to every backend: atomic claims, counters that
 //! lose no update, config versions that never repeat.
 
+use crate::register;
 use std::sync::Arc;
 
 use super::basics::miner;
@@ -59,6 +60,7 @@ pub async fn concurrent_claims_start_each_task_once(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(concurrent_claims_start_each_task_once);
 
 /// 8 workers × 10 concurrent `update_statistics`: the totals are exact.
 pub async fn concurrent_statistics_lose_no_update(h: Harness) {
@@ -94,6 +96,7 @@ pub async fn concurrent_statistics_lose_no_update(h: Harness) {
     assert_eq!(m.success_count, 80 - failures);
     assert!(m.consecutive_errors <= failures);
 }
+register!(concurrent_statistics_lose_no_update);
 
 /// 8 workers × 5 concurrent `set_param` on one name: 40 distinct versions
 /// 1..=40, and the final version is 40.
@@ -123,6 +126,7 @@ pub async fn concurrent_set_param_never_repeats_a_version(h: Harness) {
     let p = h.store.config.get_param("shared").await.unwrap().unwrap();
     assert_eq!(p.version, 40);
 }
+register!(concurrent_set_param_never_repeats_a_version);
 
 /// Concurrent snapshots of one block never leave a mix: each writer
 /// either succeeds or loses with `Conflict`, and afterwards the block holds
@@ -161,3 +165,4 @@ pub async fn concurrent_snapshots_leave_one_whole_block(h: Harness) {
         "{hotkeys:?}"
     );
 }
+register!(concurrent_snapshots_leave_one_whole_block);

@@ -1,5 +1,6 @@
 //! `system_config`: versions, typed values, listings, deletes, validation.
 
+use crate::register;
 use serde_json::json;
 
 use super::basics::{assert_store_empty, at_s};
@@ -67,6 +68,7 @@ pub async fn set_param_increments_versions(h: Harness) {
     assert_eq!(got, p3);
     assert_eq!(h.store.config.get_param("missing").await.unwrap(), None);
 }
+register!(set_param_increments_versions);
 
 /// Values of all six types read back as the same type and value: a float
 /// like 1.0 stays a float, big integers stay exact, dicts and lists nest.
@@ -133,6 +135,7 @@ pub async fn param_values_round_trip_every_type(h: Harness) {
         other => panic!("1.0 read back as {other:?}"),
     }
 }
+register!(param_values_round_trip_every_type);
 
 /// `get_param_value` returns the value, or the default when unset.
 pub async fn get_param_value_uses_the_default(h: Harness) {
@@ -155,6 +158,7 @@ pub async fn get_param_value_uses_the_default(h: Harness) {
         ParamValue::Bool(false)
     );
 }
+register!(get_param_value_uses_the_default);
 
 /// `list_all_configs` and `get_all_params` hold every parameter, by name.
 pub async fn list_all_configs_sorted_by_name(h: Harness) {
@@ -183,6 +187,7 @@ pub async fn list_all_configs_sorted_by_name(h: Harness) {
     assert_eq!(all.get("alpha"), Some(&ParamValue::Int(9)));
     assert_eq!(all.get("zeta"), Some(&ParamValue::Int(0)));
 }
+register!(list_all_configs_sorted_by_name);
 
 /// `delete_param` says whether the parameter existed; a parameter set
 /// again after deletion starts over at version 1.
@@ -215,6 +220,7 @@ pub async fn delete_param_reports_existence(h: Harness) {
         .unwrap();
     assert_eq!(again.version, 1);
 }
+register!(delete_param_reports_existence);
 
 /// Invalid names and non-finite floats are input errors; nothing is written
 /// and an existing parameter keeps its value and version.
@@ -256,6 +262,7 @@ pub async fn invalid_params_rejected(h: Harness) {
     let p = h.store.config.get_param("f").await.unwrap().unwrap();
     assert_eq!((p.param_value, p.version), (ParamValue::Float(2.5), 1));
 }
+register!(invalid_params_rejected);
 
 /// Values one backend could not store exactly are input errors on every
 /// backend, before anything is written: numbers beyond 38 significant
@@ -299,6 +306,7 @@ pub async fn unstorable_values_rejected_identically(h: Harness) {
     }
     assert_store_empty(&h).await;
 }
+register!(unstorable_values_rejected_identically);
 
 /// Numbers inside dict and list values keep their exact digits (38
 /// significant digits, beyond f64 and i64), and a float like 1.0 inside a
@@ -324,6 +332,7 @@ pub async fn json_values_keep_their_digits(h: Harness) {
     }
     assert!(m["one"].is_f64(), "1.0 reads back as a float");
 }
+register!(json_values_keep_their_digits);
 
 /// A parameter of over 400 KB is `TooLarge` on every backend (whatever
 /// its type, with the description counted) and nothing is written.
@@ -362,3 +371,4 @@ pub async fn oversize_param_is_too_large_and_not_written(h: Harness) {
     let got = h.store.config.get_param("fits").await.unwrap().unwrap();
     assert_eq!(got.param_value, ParamValue::Str(fits));
 }
+register!(oversize_param_is_too_large_and_not_written);

@@ -3,6 +3,7 @@
 //! of dictionaries another writer stored read back, and a frame whose
 //! dictionary is not stored is corrupt data.
 
+use crate::register;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -122,6 +123,7 @@ pub async fn activated_dictionary_writes_named_frames(h: Harness) {
     assert_eq!(loaded, dict);
     assert!(h.store.config.list_all_configs().await.unwrap().is_empty());
 }
+register!(activated_dictionary_writes_named_frames);
 
 /// A per-environment target overrides the default for that environment only.
 pub async fn env_dictionary_overrides_the_default(h: Harness) {
@@ -157,6 +159,7 @@ pub async fn env_dictionary_overrides_the_default(h: Harness) {
         Some(a.id)
     );
 }
+register!(env_dictionary_overrides_the_default);
 
 /// Frames written by another writer with a dictionary it stored read back,
 /// even though this store's codec had never seen that dictionary; frames
@@ -185,6 +188,7 @@ pub async fn frames_of_dictionaries_stored_elsewhere_read(h: Harness) {
     assert_eq!(both[0].conversation, Some(chat("a", 3)));
     assert_eq!(both[1].conversation, Some(chat("a", 4)));
 }
+register!(frames_of_dictionaries_stored_elsewhere_read);
 
 /// A frame naming a dictionary that is not stored is corrupt data when its
 /// conversation is read, and still lists when the conversation is skipped.
@@ -208,6 +212,7 @@ pub async fn frame_of_an_unstored_dictionary_is_corrupt(h: Harness) {
         .unwrap();
     assert_eq!(skipped.conversation, None);
 }
+register!(frame_of_an_unstored_dictionary_is_corrupt);
 
 /// Activating a dictionary that is not stored is not-found, a bad
 /// environment is an input error, and neither changes the targets.
@@ -230,6 +235,7 @@ pub async fn activating_an_unstored_dictionary_changes_nothing(h: Harness) {
         Targets::default()
     );
 }
+register!(activating_an_unstored_dictionary_changes_nothing);
 
 async fn save_chats(h: &Harness, n: usize) -> Vec<SampleKey> {
     let samples = (0..n)
@@ -299,6 +305,7 @@ pub async fn train_then_recompress_rewrites_older_frames(h: Harness) {
     assert_eq!(again.current, sum.rewritten);
     assert!(!again.resumed);
 }
+register!(train_then_recompress_rewrites_older_frames);
 
 /// An interrupted recompress resumes where it stopped, with cumulative
 /// totals; a dry run writes nothing.
@@ -343,6 +350,7 @@ pub async fn recompress_resumes_after_an_interruption(h: Harness) {
     assert_eq!(rest.rewritten, dry.rewritten);
     assert_eq!(rest.bytes_after, dry.bytes_after);
 }
+register!(recompress_resumes_after_an_interruption);
 
 /// Training on too few conversations is an input error and stores nothing.
 pub async fn train_with_too_few_conversations_stores_nothing(h: Harness) {
@@ -360,3 +368,4 @@ pub async fn train_with_too_few_conversations_stores_nothing(h: Harness) {
         Targets::default()
     );
 }
+register!(train_with_too_few_conversations_stores_nothing);

@@ -3,6 +3,7 @@
 use super::basics::{at_s, log};
 use super::{Harness, T0_MS};
 use crate::error::Error;
+use crate::register;
 use crate::tables::logs::{EnvCounts, ExecutionLog, LogStatus, NewLog};
 use crate::ttl::DAY_S;
 
@@ -63,6 +64,7 @@ pub async fn log_execution_stamps_and_reads_back(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(log_execution_stamps_and_reads_back);
 
 /// A log given a `timestamp` keeps it and expires 7 days after it (not
 /// after now); a negative one is rejected before anything is written.
@@ -101,6 +103,7 @@ pub async fn log_execution_with_a_timestamp(h: Harness) {
         Err(Error::InvalidInput { .. })
     ));
 }
+register!(log_execution_with_a_timestamp);
 
 /// Two logs in the same second are both kept.
 pub async fn logs_in_the_same_second_are_distinct(h: Harness) {
@@ -117,6 +120,7 @@ pub async fn logs_in_the_same_second_are_distinct(h: Harness) {
     ids.dedup();
     assert_eq!(ids.len(), 3);
 }
+register!(logs_in_the_same_second_are_distinct);
 
 /// `get_recent_logs` is newest first, filters by status before the limit,
 /// and returns only that miner's logs.
@@ -162,6 +166,7 @@ pub async fn recent_logs_newest_first_status_before_limit(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(recent_logs_newest_first_status_before_limit);
 
 /// `check_consecutive_errors` is true only when the newest `threshold` logs
 /// exist and all failed.
@@ -215,6 +220,7 @@ pub async fn consecutive_errors_needs_the_newest_threshold_all_failed(h: Harness
         .await
         .unwrap());
 }
+register!(consecutive_errors_needs_the_newest_threshold_all_failed);
 
 /// `get_error_summary` counts failures in the window by type (`unknown`
 /// without one) and lists the newest 10, newest first.
@@ -264,6 +270,7 @@ pub async fn error_summary_in_window(h: Harness) {
     assert_eq!(none.total_errors, 0);
     assert!(none.recent_errors.is_empty() && none.error_types.is_empty());
 }
+register!(error_summary_in_window);
 
 /// `get_execution_stats` counts logs with `timestamp >= now - window` by
 /// status and env and averages the execution time.
@@ -338,6 +345,7 @@ pub async fn execution_stats_window_counts_and_mean(h: Harness) {
     assert_eq!(s.avg_execution_time_ms, None);
     assert!(s.by_env.is_empty());
 }
+register!(execution_stats_window_counts_and_mean);
 
 /// A log with a bad hotkey is an input error and nothing is written.
 pub async fn log_bad_hotkey_rejected(h: Harness) {
@@ -352,3 +360,4 @@ pub async fn log_bad_hotkey_rejected(h: Harness) {
     }
     super::basics::assert_store_empty(&h).await;
 }
+register!(log_bad_hotkey_rejected);

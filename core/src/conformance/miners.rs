@@ -4,6 +4,7 @@ use super::basics::{assert_store_empty, at_s, miner};
 use super::Harness;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::register;
 use crate::tables::miners::{ChutesStatus, MinerInfo};
 
 /// A first save stores the metadata with zeroed statistics, not paused,
@@ -67,6 +68,7 @@ pub async fn save_metadata_creates_a_fresh_record(h: Harness) {
         ChutesStatus::Unknown
     );
 }
+register!(save_metadata_creates_a_fresh_record);
 
 /// Saving again replaces the metadata but keeps statistics, pause state and
 /// the earliest `first_commit_block` ever given.
@@ -143,6 +145,7 @@ pub async fn save_metadata_keeps_statistics_pause_and_first_commit(h: Harness) {
         .unwrap();
     assert_eq!(m.first_commit_block, Some(50), "an earlier block wins");
 }
+register!(save_metadata_keeps_statistics_pause_and_first_commit);
 
 /// `update_statistics` with `increment_samples = false` counts the outcome
 /// (success/error counts, consecutive errors, last sample time) but not
@@ -192,6 +195,7 @@ pub async fn update_statistics_without_counting_the_sample(h: Harness) {
     );
     assert_eq!(h.store.miners.get_metadata("hk").await.unwrap(), Some(m));
 }
+register!(update_statistics_without_counting_the_sample);
 
 /// `update_statistics` counts samples; success resets `consecutive_errors`,
 /// failure increments it; `last_sample_time` = now; unknown miner → `NotFound`.
@@ -259,6 +263,7 @@ pub async fn update_statistics_counts_and_resets(h: Harness) {
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     assert_eq!(h.store.miners.get_metadata("ghost").await.unwrap(), None);
 }
+register!(update_statistics_counts_and_resets);
 
 /// `pause_miner` with a duration sets `pause_until` = now + duration;
 /// `unpause_miner` clears reason and until.
@@ -295,6 +300,7 @@ pub async fn pause_with_duration_and_unpause(h: Harness) {
             .is_paused
     );
 }
+register!(pause_with_duration_and_unpause);
 
 /// Without a duration the pause has no end: it never expires on its own.
 pub async fn pause_without_duration_never_expires(h: Harness) {
@@ -323,6 +329,7 @@ pub async fn pause_without_duration_never_expires(h: Harness) {
             .is_paused
     );
 }
+register!(pause_without_duration_never_expires);
 
 /// `check_pause_expired` unpauses exactly when `pause_until` == now (not a
 /// second earlier), says so once, and is false for unpaused or unknown miners.
@@ -363,6 +370,7 @@ pub async fn check_pause_expired_at_the_boundary(h: Harness) {
         "{unknown:?}"
     );
 }
+register!(check_pause_expired_at_the_boundary);
 
 /// `get_all_miners` lists every miner by hotkey.
 pub async fn get_all_miners_by_hotkey(h: Harness) {
@@ -380,6 +388,7 @@ pub async fn get_all_miners_by_hotkey(h: Harness) {
     assert_eq!(keys, ["M2", "m1", "m10", "m3"]);
     assert_eq!(all[1].model_hash, "h9");
 }
+register!(get_all_miners_by_hotkey);
 
 /// Metadata with a bad hotkey is an input error and nothing is written.
 pub async fn miner_bad_hotkey_rejected(h: Harness) {
@@ -397,3 +406,4 @@ pub async fn miner_bad_hotkey_rejected(h: Harness) {
     }
     assert_store_empty(&h).await;
 }
+register!(miner_bad_hotkey_rejected);

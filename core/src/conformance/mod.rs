@@ -1,17 +1,20 @@
 //! The shared conformance suite: plain async functions over the table
-//! traits that every backend's tests run, through [`conformance_suite!`]
-//! (apache object_store style). Each function takes a fresh [`Harness`]
-//! whose clock is manual, and asserts behaviour and error variants.
+//! traits that every backend's tests run (apache object_store style). Each
+//! function takes a fresh [`Harness`] whose clock is manual, asserts
+//! behaviour and error variants, and is registered where it is defined
+//! ([`register!`](crate::register)); nothing lists them.
 //!
-//! A backend's test file is one line:
+//! A backend's test file (`harness = false`) is one line:
 //!
 //! ```text
-//! affine_db_core::conformance_suite!(my_backend_harness);
+//! affine_db_core::conformance_main!(my_backend_harness);
 //! ```
 //!
 //! where `async fn my_backend_harness() -> Harness` opens a fresh, empty
 //! store on a [`ManualClock`] standing at [`T0_MS`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::clock::ManualClock;
@@ -68,135 +71,148 @@ impl Harness {
     }
 }
 
-/// Generates one `#[tokio::test]` per conformance function, each with a
-/// fresh harness from `$make` (an `async fn() -> Harness`).
+/// One registered conformance test: its name, the module it is defined
+/// in, and the function, which takes a fresh [`Harness`].
+pub struct Case {
+    /// The function's name.
+    pub name: &'static str,
+    /// The module it is defined in (`tasks`, `scores`, ...).
+    pub module: &'static str,
+    /// Runs it on a harness.
+    pub run: fn(Harness) -> Pin<Box<dyn Future<Output = ()>>>,
+}
+
+inventory::collect!(Case);
+
+/// Registers conformance functions where they are defined: each
+/// `register!(name);` after `pub async fn name(h: Harness)` adds it to
+/// every backend's suite ([`conformance_main!`]); there is no list to keep.
 #[macro_export]
-macro_rules! conformance_suite {
-    ($make:path) => {
-        $crate::conformance_suite!(@tests $make;
-            activated_dictionary_writes_named_frames,
-            activating_an_unstored_dictionary_changes_nothing,
-            env_dictionary_overrides_the_default,
-            frame_of_an_unstored_dictionary_is_corrupt,
-            frames_of_dictionaries_stored_elsewhere_read,
-            recompress_resumes_after_an_interruption,
-            train_then_recompress_rewrites_older_frames,
-            train_with_too_few_conversations_stores_nothing,
-            bad_key_parts_rejected_in_every_table,
-            check_pause_expired_at_the_boundary,
-            cleanup_deletes_exactly_the_expired_samples,
-            cleanup_dry_run_deletes_nothing,
-            cleanup_records_last_cleanup_at,
-            complete_task_deletes_once,
-            concurrent_claims_start_each_task_once,
-            concurrent_set_param_never_repeats_a_version,
-            concurrent_snapshots_leave_one_whole_block,
-            concurrent_statistics_lose_no_update,
-            consecutive_errors_needs_the_newest_threshold_all_failed,
-            count_samples_before_deletes_nothing,
-            create_and_get_task,
-            delete_miner_tasks_counts_and_isolates,
-            delete_param_reports_existence,
-            delete_samples_before_covers_every_env,
-            empty_snapshot_empties_the_block,
-            error_summary_in_window,
-            execution_stats_window_counts_and_mean,
-            expired_newer_block_is_skipped_by_latest,
-            expired_tasks_do_not_shadow_live_ones,
-            fail_task_records_the_failure,
-            get_all_miners_by_hotkey,
-            get_missing_sample_is_none,
-            get_param_value_uses_the_default,
-            get_sample_can_skip_the_conversation,
-            invalid_params_rejected,
-            json_values_keep_their_digits,
-            numbers_read_back_in_canonical_form,
-            numbers_beyond_dynamodbs_limits_are_invalid_input,
-            config_json_keeps_what_was_written,
-            invalid_policies_rejected,
-            key_parts_are_validated_before_writing,
-            legacy_float_param_reads_as_float,
-            legacy_gzip_conversation_reads_back,
-            key_parts_at_the_limit_are_accepted,
-            large_compressible_conversation_is_accepted,
-            latest_scores_is_the_highest_block,
-            list_all_configs_sorted_by_name,
-            list_sample_owners_sorted_and_distinct,
-            log_bad_hotkey_rejected,
-            log_execution_stamps_and_reads_back,
-            log_execution_with_a_timestamp,
-            log_status_filter_pages_past_non_matching_items,
-            log_ttl_boundary_hides_from_every_operation,
-            logs_in_the_same_second_are_distinct,
-            miner_bad_hotkey_rejected,
-            miner_without_counters_counts_from_zero,
-            miner_score_history_counts_recent_blocks,
-            no_policy_means_unprotected,
-            oversize_param_is_too_large_and_not_written,
-            oversize_sample_is_too_large_and_not_written,
-            param_values_round_trip_every_type,
-            pause_with_duration_and_unpause,
-            pause_without_duration_never_expires,
-            pending_tasks_by_age_ignore_priority,
-            pending_tasks_by_priority_then_oldest,
-            pending_tasks_exact_limit_across_miners,
-            policies_listed_by_hotkey,
-            protection_change_takes_effect_at_the_next_cleanup,
-            purge_expired_removes_only_expired_items,
-            recent_logs_newest_first_status_before_limit,
-            requeue_stale_tasks_at_the_timeout_boundary,
-            sample_non_finite_score_and_bad_timestamp_rejected,
-            sample_queries_page_past_one_megabyte,
-            samples_by_env_inclusive_range_and_order,
-            samples_by_miner_are_ordered_across_envs,
-            samples_by_miner_env_filter_before_limit,
-            save_and_get_sample_round_trips,
-            save_metadata_creates_a_fresh_record,
-            save_metadata_keeps_statistics_pause_and_first_commit,
-            save_sample_fills_id_and_timestamp,
-            save_sample_replaces_the_same_key,
-            save_samples_empty_batch_is_a_no_op,
-            save_samples_returns_keys_in_input_order,
-            save_samples_with_one_invalid_writes_nothing,
-            save_score_round_trips_and_replaces,
-            save_snapshot_replaces_the_block_exactly,
-            score_invalid_numbers_rejected,
-            score_ttl_boundary_hides_from_every_operation,
-            scores_at_block_sorted_by_hotkey,
-            set_param_increments_versions,
-            set_policy_tracks_protected_since,
-            set_protected_and_unprotected_keep_retention_days,
-            set_protected_with_an_explicit_since,
-            snapshot_being_written_is_invisible,
-            snapshot_with_bad_rows_changes_nothing,
-            start_failed_task_conflicts,
-            start_task_checked_starts_or_removes_stale,
-            start_task_claims_once,
-            stats_count_items_per_table,
-            stored_keys_follow_the_key_scheme,
-            task_operations_validate_key_parts,
-            task_status_filter_pages_past_non_matching_items,
-            task_with_absent_or_null_optionals_reads,
-            task_ttl_boundary_hides_from_every_operation,
-            task_ttl_days_are_honoured_and_validated,
-            tasks_by_miner_status_filter_before_limit,
-            top_three_of_a_block_become_protected,
-            top_three_with_invalid_rows_writes_nothing,
-            update_cleanup_timestamp_records_now,
-            update_statistics_counts_and_resets,
-            unknown_param_type_reads_back_as_stored,
-            unstorable_values_rejected_identically,
-            update_statistics_without_counting_the_sample,
-            validated_claim_checks_the_current_model,
-        );
-    };
-    (@tests $make:path; $($name:ident),* $(,)?) => {
+macro_rules! register {
+    ($($name:ident),+ $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let h = $make().await;
-                $crate::conformance::$name(h).await;
+            $crate::conformance::inventory::submit! {
+                $crate::conformance::Case {
+                    name: stringify!($name),
+                    module: module_path!(),
+                    run: |h| ::std::boxed::Box::pin($name(h)),
+                }
             }
-        )*
+        )+
     };
+}
+
+pub use inventory;
+pub use libtest_mimic;
+
+/// Every registered case, by module then name.
+pub fn cases() -> Vec<&'static Case> {
+    let mut all: Vec<&'static Case> = inventory::iter::<Case>.into_iter().collect();
+    all.sort_by_key(|c| (short_module(c.module), c.name));
+    all
+}
+
+fn short_module(module: &str) -> &str {
+    module.rsplit("::").next().unwrap_or(module)
+}
+
+/// One libtest trial per registered case, named `{prefix}{module}::{name}`,
+/// each on its own tokio runtime (4 workers) with a fresh harness from `make`.
+pub fn trials<F, Fut>(prefix: &str, make: F) -> Vec<libtest_mimic::Trial>
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Harness>,
+{
+    cases()
+        .into_iter()
+        .map(|case| {
+            let make = make.clone();
+            let name = format!("{prefix}{}::{}", short_module(case.module), case.name);
+            libtest_mimic::Trial::test(name, move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(4)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("tokio runtime: {e}"))?;
+                rt.block_on(async {
+                    let h = make().await;
+                    (case.run)(h).await;
+                });
+                Ok(())
+            })
+        })
+        .collect()
+}
+
+/// The `main` of a backend's conformance test file (with `harness = false`
+/// in its `[[test]]` section): every registered case against each harness
+/// maker, an `async fn() -> Harness` opening a fresh, empty store on a
+/// [`ManualClock`] at [`T0_MS`]. Accepts libtest's arguments (filters,
+/// `--exact`, `--list`, `--test-threads`).
+///
+/// ```text
+/// affine_db_core::conformance_main!(harness);
+/// affine_db_core::conformance_main!("memory::" => memory_harness, "file::" => file_harness);
+/// ```
+#[macro_export]
+macro_rules! conformance_main {
+    ($make:path) => {
+        $crate::conformance_main!("" => $make);
+    };
+    ($($prefix:literal => $make:path),+ $(,)?) => {
+        fn main() {
+            let args = $crate::conformance::libtest_mimic::Arguments::from_args();
+            let mut trials = ::std::vec::Vec::new();
+            $( trials.extend($crate::conformance::trials($prefix, || $make())); )+
+            $crate::conformance::libtest_mimic::run(&args, trials).exit();
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    /// The sources of the conformance modules.
+    const SOURCES: [(&str, &str); 15] = [
+        ("basics", include_str!("basics.rs")),
+        ("compat", include_str!("compat.rs")),
+        ("concurrency", include_str!("concurrency.rs")),
+        ("config", include_str!("config.rs")),
+        ("dictionaries", include_str!("dictionaries.rs")),
+        ("logs", include_str!("logs.rs")),
+        ("miners", include_str!("miners.rs")),
+        ("numbers", include_str!("numbers.rs")),
+        ("paging", include_str!("paging.rs")),
+        ("retention", include_str!("retention.rs")),
+        ("rules", include_str!("rules.rs")),
+        ("samples", include_str!("samples.rs")),
+        ("scores", include_str!("scores.rs")),
+        ("tasks", include_str!("tasks.rs")),
+        ("ttl", include_str!("ttl.rs")),
+    ];
+
+    /// Every `pub async fn NAME(h: Harness)` is registered, and every
+    /// registration is of such a function: a test cannot be left out of
+    /// the suite by forgetting a list.
+    #[test]
+    fn every_conformance_function_is_registered_once() {
+        let mut defined = Vec::new();
+        for (module, src) in SOURCES {
+            for line in src.lines() {
+                if let Some(rest) = line.strip_prefix("pub async fn ") {
+                    if let Some((name, args)) = rest.split_once('(') {
+                        if args.starts_with("h: Harness)") || args.starts_with("_h: Harness)") {
+                            defined.push(format!("{module}::{name}"));
+                        }
+                    }
+                }
+            }
+        }
+        defined.sort();
+        let registered: Vec<String> = super::cases()
+            .iter()
+            .map(|c| format!("{}::{}", super::short_module(c.module), c.name))
+            .collect();
+        assert_eq!(registered, defined);
+        assert!(registered.len() >= 111, "{} cases", registered.len());
+    }
 }

@@ -10,6 +10,7 @@ use super::Harness;
 use crate::error::Error;
 use crate::item::{Attr, Item};
 use crate::keys;
+use crate::register;
 use crate::schema::{Table, PK, SK};
 use crate::tables::config::{ParamValue, EXACT_JSON_ATTR};
 
@@ -130,6 +131,7 @@ pub async fn numbers_read_back_in_canonical_form(h: Harness) {
     let p = h.store.config.get_param("top2").await.unwrap().unwrap();
     assert_eq!(p.param_value, ParamValue::Float(0.0));
 }
+register!(numbers_read_back_in_canonical_form);
 
 /// 39 significant digits, 1E126 and 1E-131 are input errors before
 /// anything is written, as top-level values and inside dicts and lists,
@@ -192,6 +194,7 @@ pub async fn numbers_beyond_dynamodbs_limits_are_invalid_input(h: Harness) {
         );
     }
 }
+register!(numbers_beyond_dynamodbs_limits_are_invalid_input);
 
 /// A dict or list config value reads back as written (floats like `1.0`,
 /// exponents, key order) through the exact JSON text kept beside it, while
@@ -259,3 +262,4 @@ pub async fn config_json_keeps_what_was_written(h: Harness) {
     let got = h.store.config.get_param("other").await.unwrap().unwrap();
     assert_eq!(serde_json::to_string(&got.param_value).unwrap(), "[3,2]");
 }
+register!(config_json_keeps_what_was_written);

@@ -5,6 +5,7 @@ use super::basics::{incompressible_conversation, sample_with_id};
 use super::logs::write_logs;
 use super::tasks::create_tasks;
 use super::Harness;
+use crate::register;
 use crate::tables::logs::LogStatus;
 use crate::tables::samples::{miner_order, Conversation, MinerSamplesQuery, NewSample};
 use crate::tables::tasks::PendingOrder;
@@ -64,6 +65,7 @@ pub async fn task_status_filter_pages_past_non_matching_items(h: Harness) {
         150
     );
 }
+register!(task_status_filter_pages_past_non_matching_items);
 
 /// 180 samples of ~7 KB compressed each (over one 1 MB page): limited
 /// queries return exactly `limit` in order, counts and deletes see all.
@@ -165,6 +167,7 @@ pub async fn sample_queries_page_past_one_megabyte(h: Harness) {
         .unwrap();
     assert_eq!(left.len(), 10);
 }
+register!(sample_queries_page_past_one_megabyte);
 
 /// 5 old failures under 55 newer successes: the status filter reaches past
 /// them to return exactly `limit` failures, newest first.
@@ -210,3 +213,4 @@ pub async fn log_status_filter_pages_past_non_matching_items(h: Harness) {
     let stats = h.store.logs.get_execution_stats("hk", 3600).await.unwrap();
     assert_eq!((stats.counts.success, stats.counts.failed), (55, 5));
 }
+register!(log_status_filter_pages_past_non_matching_items);

@@ -4,6 +4,7 @@ use super::basics::{assert_store_empty, at_s};
 use super::Harness;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::register;
 use crate::tables::retention::DEFAULT_RETENTION_DAYS;
 
 /// Without a policy a miner is unprotected and `get_policy` is `None`.
@@ -25,6 +26,7 @@ pub async fn no_policy_means_unprotected(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(no_policy_means_unprotected);
 
 /// `set_policy` keeps `protected_since` while the miner stays protected,
 /// clears it (and the reason) when unprotected, and sets it anew when
@@ -77,6 +79,7 @@ pub async fn set_policy_tracks_protected_since(h: Harness) {
     assert_eq!(p.protected_since, Some(h.clock.now_s()));
     assert_eq!(h.store.retention.get_policy("hk").await.unwrap(), Some(p));
 }
+register!(set_policy_tracks_protected_since);
 
 /// `set_protected` with an explicit `protected_since` stores it, also over
 /// an existing protection; a negative one is rejected and writes nothing.
@@ -96,6 +99,7 @@ pub async fn set_protected_with_an_explicit_since(h: Harness) {
     ));
     assert_eq!(r.get_policy("other").await.unwrap(), None);
 }
+register!(set_protected_with_an_explicit_since);
 
 /// `set_protected` and `set_unprotected` keep the retention days (90 for
 /// a miner without a policy) and `protected_since` while protected.
@@ -144,6 +148,7 @@ pub async fn set_protected_and_unprotected_keep_retention_days(h: Harness) {
     assert!(!p.is_protected);
     assert_eq!(p.retention_days, DEFAULT_RETENTION_DAYS);
 }
+register!(set_protected_and_unprotected_keep_retention_days);
 
 /// `update_cleanup_timestamp` records now (creating a default policy when
 /// there is none), and later policy changes keep it.
@@ -193,6 +198,7 @@ pub async fn update_cleanup_timestamp_records_now(h: Harness) {
         .unwrap();
     assert_eq!(r.last_cleanup_at, q.last_cleanup_at);
 }
+register!(update_cleanup_timestamp_records_now);
 
 /// `get_all_policies` and `get_protected_miners` list by hotkey.
 pub async fn policies_listed_by_hotkey(h: Harness) {
@@ -217,6 +223,7 @@ pub async fn policies_listed_by_hotkey(h: Harness) {
     assert_eq!(keys, ["B", "c", "d"]);
     assert!(protected.iter().all(|p| p.is_protected));
 }
+register!(policies_listed_by_hotkey);
 
 /// Negative retention days and bad hotkeys are input errors; nothing is
 /// written and an existing policy is unchanged.
@@ -260,3 +267,4 @@ pub async fn invalid_policies_rejected(h: Harness) {
         .unwrap();
     assert_eq!(zero.retention_days, 0);
 }
+register!(invalid_policies_rejected);

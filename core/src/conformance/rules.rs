@@ -5,6 +5,7 @@ use super::basics::{assert_store_empty, at_s, miner, sample, sample_with_id, sco
 use super::Harness;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::register;
 use crate::rules::{claim_task, cleanup, retention_cutoff_ms, save_block_scores, CleanupReport};
 use crate::tables::retention::DEFAULT_RETENTION_DAYS;
 use crate::tables::samples::{Conversation, MinerSamplesQuery};
@@ -116,6 +117,7 @@ pub async fn cleanup_deletes_exactly_the_expired_samples(h: Harness) {
     let again = cleanup(&h.store, false).await.unwrap();
     assert_eq!(again.deleted, 0);
 }
+register!(cleanup_deletes_exactly_the_expired_samples);
 
 /// A dry run reports what would go and deletes nothing, records nothing.
 pub async fn cleanup_dry_run_deletes_nothing(h: Harness) {
@@ -131,6 +133,7 @@ pub async fn cleanup_dry_run_deletes_nothing(h: Harness) {
     let hk = h.store.retention.get_policy("hk").await.unwrap().unwrap();
     assert_eq!(hk.last_cleanup_at, None);
 }
+register!(cleanup_dry_run_deletes_nothing);
 
 /// Cleanup records `last_cleanup_at` = now for every unprotected miner it
 /// cleaned (creating a default policy for one without).
@@ -154,6 +157,7 @@ pub async fn cleanup_records_last_cleanup_at(h: Harness) {
     let prot = h.store.retention.get_policy("prot").await.unwrap().unwrap();
     assert!(prot.is_protected);
 }
+register!(cleanup_records_last_cleanup_at);
 
 /// A miner protected after its samples aged keeps them all; unprotecting
 /// it lets the next cleanup delete the old ones.
@@ -184,6 +188,7 @@ pub async fn protection_change_takes_effect_at_the_next_cleanup(h: Harness) {
     assert_eq!(cleanup(&h.store, false).await.unwrap().deleted, 20);
     assert_eq!(count(&h, "hk", "r").await, 1);
 }
+register!(protection_change_takes_effect_at_the_next_cleanup);
 
 /// `save_block_scores` writes the snapshot and protects the three highest
 /// `overall_score` miners, ties broken by hotkey; the others stay
@@ -246,6 +251,7 @@ pub async fn top_three_of_a_block_become_protected(h: Harness) {
         .unwrap();
     assert_eq!(small, ["gus"]);
 }
+register!(top_three_of_a_block_become_protected);
 
 /// An invalid block (duplicate hotkeys, foreign rows, NaN) writes neither
 /// scores nor protections.
@@ -261,6 +267,7 @@ pub async fn top_three_with_invalid_rows_writes_nothing(h: Harness) {
     }
     assert_store_empty(&h).await;
 }
+register!(top_three_with_invalid_rows_writes_nothing);
 
 /// The validated claim starts a task whose hash matches the miner's
 /// current `model_hash`, removes a stale one, and claims as is when the
@@ -339,3 +346,4 @@ pub async fn validated_claim_checks_the_current_model(h: Harness) {
         Claim::Stale
     );
 }
+register!(validated_claim_checks_the_current_model);

@@ -1,5 +1,6 @@
 //! `sample_results`: save, get, queries, deletes, validation and size.
 
+use crate::register;
 use serde_json::json;
 
 use super::basics::{
@@ -68,6 +69,7 @@ pub async fn save_and_get_sample_round_trips(h: Harness) {
     assert!(!got.success);
     assert_eq!(got.block_number, 4_000_000);
 }
+register!(save_and_get_sample_round_trips);
 
 /// Without an id and timestamp, a sample gets a fresh UUID and the clock's
 /// now in milliseconds.
@@ -92,6 +94,7 @@ pub async fn save_sample_fills_id_and_timestamp(h: Harness) {
         .unwrap();
     assert_eq!(all.len(), 2);
 }
+register!(save_sample_fills_id_and_timestamp);
 
 /// `Conversation::Skip` returns every field but the conversation.
 pub async fn get_sample_can_skip_the_conversation(h: Harness) {
@@ -117,6 +120,7 @@ pub async fn get_sample_can_skip_the_conversation(h: Harness) {
         saved
     );
 }
+register!(get_sample_can_skip_the_conversation);
 
 /// A missing key reads as `None`; so does a key differing in one part.
 pub async fn get_missing_sample_is_none(h: Harness) {
@@ -154,6 +158,7 @@ pub async fn get_missing_sample_is_none(h: Harness) {
         assert!(got.is_none(), "{other:?}");
     }
 }
+register!(get_missing_sample_is_none);
 
 /// Saving a sample with the key of a stored one replaces it.
 pub async fn save_sample_replaces_the_same_key(h: Harness) {
@@ -178,6 +183,7 @@ pub async fn save_sample_replaces_the_same_key(h: Harness) {
         .unwrap();
     assert_eq!(all.len(), 1);
 }
+register!(save_sample_replaces_the_same_key);
 
 /// `save_samples` writes more than one batch (60 samples), returns the
 /// keys in input order, and every one reads back.
@@ -212,6 +218,7 @@ pub async fn save_samples_returns_keys_in_input_order(h: Harness) {
         .unwrap();
     assert_eq!(all.len(), 60);
 }
+register!(save_samples_returns_keys_in_input_order);
 
 /// An empty batch is fine and writes nothing.
 pub async fn save_samples_empty_batch_is_a_no_op(h: Harness) {
@@ -219,6 +226,7 @@ pub async fn save_samples_empty_batch_is_a_no_op(h: Harness) {
     assert!(keys.is_empty());
     assert_store_empty(&h).await;
 }
+register!(save_samples_empty_batch_is_a_no_op);
 
 /// One invalid sample among valid ones writes nothing at all.
 pub async fn save_samples_with_one_invalid_writes_nothing(h: Harness) {
@@ -228,6 +236,7 @@ pub async fn save_samples_with_one_invalid_writes_nothing(h: Harness) {
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     assert_store_empty(&h).await;
 }
+register!(save_samples_with_one_invalid_writes_nothing);
 
 /// Non-finite scores (NaN, ±inf) and out-of-range timestamps are input errors.
 pub async fn sample_non_finite_score_and_bad_timestamp_rejected(h: Harness) {
@@ -248,6 +257,7 @@ pub async fn sample_non_finite_score_and_bad_timestamp_rejected(h: Harness) {
     }
     assert_store_empty(&h).await;
 }
+register!(sample_non_finite_score_and_bad_timestamp_rejected);
 
 /// A sample whose compressed item exceeds 400 KB is `TooLarge` and nothing
 /// is written; inside a batch it stops the whole batch.
@@ -265,6 +275,7 @@ pub async fn oversize_sample_is_too_large_and_not_written(h: Harness) {
     assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
     assert_store_empty(&h).await;
 }
+register!(oversize_sample_is_too_large_and_not_written);
 
 /// A large conversation that compresses under the limit is stored and
 /// reads back exactly.
@@ -276,6 +287,7 @@ pub async fn large_compressible_conversation_is_accepted(h: Harness) {
     let got = read_sample(&h, &saved.key()).await;
     assert_eq!(got.conversation, Some(s.conversation));
 }
+register!(large_compressible_conversation_is_accepted);
 
 fn miner_fixture() -> Vec<NewSample> {
     // Interleaved envs and timestamps, two samples sharing a timestamp.
@@ -323,6 +335,7 @@ pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
         .unwrap();
     assert!(none.is_empty());
 }
+register!(samples_by_miner_are_ordered_across_envs);
 
 /// The env filter applies before the limit, in both directions; the limit
 /// alone takes the first in order; `Skip` leaves conversations out.
@@ -381,6 +394,7 @@ pub async fn samples_by_miner_env_filter_before_limit(h: Harness) {
         .unwrap();
     assert!(missing_env.is_empty());
 }
+register!(samples_by_miner_env_filter_before_limit);
 
 /// `get_samples_by_env`: inclusive range across miners and revisions,
 /// ordered by `env_order`, limit after the range, other envs excluded.
@@ -440,6 +454,7 @@ pub async fn samples_by_env_inclusive_range_and_order(h: Harness) {
         .unwrap();
     assert!(reversed.is_empty(), "start after end matches nothing");
 }
+register!(samples_by_env_inclusive_range_and_order);
 
 /// `delete_samples_before` deletes the older samples in EVERY env of the
 /// miner and revision (the original stopped at the first env), keeps the
@@ -507,6 +522,7 @@ pub async fn delete_samples_before_covers_every_env(h: Harness) {
         assert_eq!(kept.len(), 1, "{hk}/{rev}");
     }
 }
+register!(delete_samples_before_covers_every_env);
 
 /// `count_samples_before` counts strictly older samples in every env and
 /// deletes nothing.
@@ -563,6 +579,7 @@ pub async fn count_samples_before_deletes_nothing(h: Harness) {
         .unwrap();
     assert_eq!(all.len(), 30);
 }
+register!(count_samples_before_deletes_nothing);
 
 /// `list_sample_owners` lists each (miner, revision) with samples once,
 /// sorted, and forgets owners whose samples are all deleted.
@@ -596,3 +613,4 @@ pub async fn list_sample_owners_sorted_and_distinct(h: Harness) {
     let owners = h.store.samples.list_sample_owners().await.unwrap();
     assert_eq!(owners, vec![expected[0].clone(), expected[2].clone()]);
 }
+register!(list_sample_owners_sorted_and_distinct);

@@ -4,6 +4,7 @@ use super::basics::{assert_store_empty, put_raw, score};
 use super::Harness;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::register;
 use crate::schema::Table;
 use crate::tables::scores::{snapshot_header, Score, SNAPSHOT_COMPLETE, SNAPSHOT_WRITING};
 use crate::ttl::{expires_at, SCORE_TTL_DAYS};
@@ -66,6 +67,7 @@ pub async fn save_score_round_trips_and_replaces(h: Harness) {
         None
     );
 }
+register!(save_score_round_trips_and_replaces);
 
 /// `get_scores_at_block` returns the block's rows by hotkey, and only that block's.
 pub async fn scores_at_block_sorted_by_hotkey(h: Harness) {
@@ -87,6 +89,7 @@ pub async fn scores_at_block_sorted_by_hotkey(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(scores_at_block_sorted_by_hotkey);
 
 /// `save_snapshot` leaves the block holding exactly the new rows: rows not
 /// in the new snapshot disappear; other blocks are untouched.
@@ -132,6 +135,7 @@ pub async fn save_snapshot_replaces_the_block_exactly(h: Harness) {
         ["y"]
     );
 }
+register!(save_snapshot_replaces_the_block_exactly);
 
 /// An empty snapshot empties the block, which then no longer counts as latest.
 pub async fn empty_snapshot_empties_the_block(h: Harness) {
@@ -156,6 +160,7 @@ pub async fn empty_snapshot_empties_the_block(h: Harness) {
     let latest = h.store.scores.get_latest_scores().await.unwrap().unwrap();
     assert_eq!(latest.block_number, 10);
 }
+register!(empty_snapshot_empties_the_block);
 
 /// `get_latest_scores` is `None` on an empty table, else the highest block
 /// with its rows by hotkey and the newest `calculated_at`.
@@ -202,6 +207,7 @@ pub async fn latest_scores_is_the_highest_block(h: Harness) {
     let latest = h.store.scores.get_latest_scores().await.unwrap().unwrap();
     assert_eq!(latest.block_number, 1000);
 }
+register!(latest_scores_is_the_highest_block);
 
 /// `get_miner_score_history` returns the miner's rows among the N most
 /// recent blocks that have scores, newest first; blocks where the miner is
@@ -267,6 +273,7 @@ pub async fn miner_score_history_counts_recent_blocks(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(miner_score_history_counts_recent_blocks);
 
 /// Non-finite numbers anywhere in a row, a negative block and a bad hotkey
 /// are input errors; nothing is written.
@@ -322,6 +329,7 @@ pub async fn score_invalid_numbers_rejected(h: Harness) {
     }
     assert_store_empty(&h).await;
 }
+register!(score_invalid_numbers_rejected);
 
 /// A snapshot with duplicate hotkeys or a row of another block is an input
 /// error and leaves the block as it was.
@@ -359,6 +367,7 @@ pub async fn snapshot_with_bad_rows_changes_nothing(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(snapshot_with_bad_rows_changes_nothing);
 
 /// A block whose header says `writing` (a crashed writer) is invisible to
 /// every read; a complete header or a new snapshot makes it visible again.
@@ -406,3 +415,4 @@ pub async fn snapshot_being_written_is_invisible(h: Harness) {
         [10]
     );
 }
+register!(snapshot_being_written_is_invisible);

@@ -4,6 +4,7 @@ use super::basics::{assert_store_empty, at_s, task};
 use super::{Harness, T0_MS};
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::register;
 use crate::tables::tasks::PendingOrder;
 use crate::tables::tasks::{pending_order, Claim, NewTask, Task, TaskStatus};
 use crate::ttl::DAY_S;
@@ -73,6 +74,7 @@ pub async fn create_and_get_task(h: Harness) {
         None
     );
 }
+register!(create_and_get_task);
 
 /// `ttl_days` sets the lifetime; zero or negative days are input errors.
 pub async fn task_ttl_days_are_honoured_and_validated(h: Harness) {
@@ -106,6 +108,7 @@ pub async fn task_ttl_days_are_honoured_and_validated(h: Harness) {
         .unwrap();
     assert_eq!(all.len(), 1);
 }
+register!(task_ttl_days_are_honoured_and_validated);
 
 /// `get_pending_tasks` in [`PendingOrder::Age`] returns pending tasks
 /// oldest first whatever their priority, exactly `limit`.
@@ -126,6 +129,7 @@ pub async fn pending_tasks_by_age_ignore_priority(h: Harness) {
         .unwrap();
     assert_eq!(task_ids(&by_priority), task_ids(&[b]));
 }
+register!(pending_tasks_by_age_ignore_priority);
 
 /// `get_pending_tasks` returns pending tasks across miners, highest
 /// priority first, then oldest; running ones are left out; exactly `limit`.
@@ -176,6 +180,7 @@ pub async fn pending_tasks_by_priority_then_oldest(h: Harness) {
         5
     );
 }
+register!(pending_tasks_by_priority_then_oldest);
 
 /// With more pending tasks than `limit`, exactly `limit` come back, across
 /// miners and in order; with fewer, all of them.
@@ -209,6 +214,7 @@ pub async fn pending_tasks_exact_limit_across_miners(h: Harness) {
     sorted.sort_by(pending_order);
     assert_eq!(sorted, all);
 }
+register!(pending_tasks_exact_limit_across_miners);
 
 /// `start_task` claims pending→running with `started_at` = now; a second
 /// claim is `Conflict`, a missing task `NotFound`.
@@ -267,6 +273,7 @@ pub async fn start_task_claims_once(h: Harness) {
         .unwrap()
         .is_empty());
 }
+register!(start_task_claims_once);
 
 /// A failed task is not pending: claiming it is `Conflict`.
 pub async fn start_failed_task_conflicts(h: Harness) {
@@ -294,6 +301,7 @@ pub async fn start_failed_task_conflicts(h: Harness) {
         .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
 }
+register!(start_failed_task_conflicts);
 
 /// `start_task_checked` starts a task whose hash matches and deletes one
 /// whose hash differs, returning `Stale`.
@@ -354,6 +362,7 @@ pub async fn start_task_checked_starts_or_removes_stale(h: Harness) {
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
 }
+register!(start_task_checked_starts_or_removes_stale);
 
 /// `complete_task` deletes the task: true the first time, false after.
 pub async fn complete_task_deletes_once(h: Harness) {
@@ -409,6 +418,7 @@ pub async fn complete_task_deletes_once(h: Harness) {
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
 }
+register!(complete_task_deletes_once);
 
 /// `fail_task` sets status failed, `error_count` + 1, `last_error` and
 /// `completed_at` = now; a missing task is `NotFound`.
@@ -470,6 +480,7 @@ pub async fn fail_task_records_the_failure(h: Harness) {
         1
     );
 }
+register!(fail_task_records_the_failure);
 
 /// `get_tasks_by_miner` orders by `task_id` and applies the status filter
 /// before the limit (5 pending then 5 running: running, limit 3 → 3 running).
@@ -520,6 +531,7 @@ pub async fn tasks_by_miner_status_filter_before_limit(h: Harness) {
         .unwrap();
     assert!(failed.is_empty());
 }
+register!(tasks_by_miner_status_filter_before_limit);
 
 /// `delete_miner_tasks` deletes every task of that miner and revision and
 /// says how many; other revisions and miners keep theirs.
@@ -575,6 +587,7 @@ pub async fn delete_miner_tasks_counts_and_isolates(h: Harness) {
         3
     );
 }
+register!(delete_miner_tasks_counts_and_isolates);
 
 /// `requeue_stale_tasks` puts back tasks running since at or before
 /// `now - timeout` (clearing `started_at`), not younger ones or pending ones.
@@ -632,6 +645,7 @@ pub async fn requeue_stale_tasks_at_the_timeout_boundary(h: Harness) {
         .await
         .unwrap();
 }
+register!(requeue_stale_tasks_at_the_timeout_boundary);
 
 /// Bad task ids and bad key parts in task operations are input errors, and
 /// nothing is written.
@@ -656,3 +670,4 @@ pub async fn task_operations_validate_key_parts(h: Harness) {
     }
     assert_store_empty(&h).await;
 }
+register!(task_operations_validate_key_parts);

@@ -5,6 +5,7 @@ use super::basics::{log, miner, raw_keys, sample, score, task};
 use super::Harness;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::register;
 use crate::schema::Table;
 use crate::tables::config::ParamValue;
 use crate::tables::logs::LogStatus;
@@ -109,6 +110,7 @@ pub async fn task_ttl_boundary_hides_from_every_operation(h: Harness) {
     // The raw items may linger until purged, but stay invisible.
     assert_eq!(s.get_task("hk", "rev", &r.task_id).await.unwrap(), None);
 }
+register!(task_ttl_boundary_hides_from_every_operation);
 
 /// A running task expiring is not requeued, and a fresh task next to an
 /// expired one is still served.
@@ -137,6 +139,7 @@ pub async fn expired_tasks_do_not_shadow_live_ones(h: Harness) {
     assert_eq!(mine[0].task_id, fresh.task_id);
     assert_eq!(s.delete_miner_tasks("hk", "rev").await.unwrap(), 1);
 }
+register!(expired_tasks_do_not_shadow_live_ones);
 
 /// A log is visible to every read one second before its `ttl` and to none
 /// at `ttl`, including counters and `stats`.
@@ -224,6 +227,7 @@ pub async fn log_ttl_boundary_hides_from_every_operation(h: Harness) {
     assert_eq!((stats.counts.total, stats.avg_execution_time_ms), (0, None));
     assert_eq!(stat(&h, Table::ExecutionLogs).await, 0);
 }
+register!(log_ttl_boundary_hides_from_every_operation);
 
 /// Score rows live 30 days: visible to every read one second before, to
 /// none at the `ttl`; an older live block becomes the latest again.
@@ -316,6 +320,7 @@ pub async fn score_ttl_boundary_hides_from_every_operation(h: Harness) {
         .is_empty());
     assert_eq!(stat(&h, Table::Scores).await, 0);
 }
+register!(score_ttl_boundary_hides_from_every_operation);
 
 /// A newer block whose rows expired does not hide an older live one from
 /// `get_latest_scores` (rows written with an older clock expire sooner).
@@ -335,6 +340,7 @@ pub async fn expired_newer_block_is_skipped_by_latest(h: Harness) {
     let latest = h.store.scores.get_latest_scores().await.unwrap().unwrap();
     assert_eq!(latest.block_number, 40);
 }
+register!(expired_newer_block_is_skipped_by_latest);
 
 /// `purge_expired` deletes expired items (counting them) and never a live
 /// one; items without TTL are never purged.
@@ -397,3 +403,4 @@ pub async fn purge_expired_removes_only_expired_items(h: Harness) {
     }
     assert_eq!(s.admin.purge_expired().await.unwrap(), 0);
 }
+register!(purge_expired_removes_only_expired_items);

@@ -1,0 +1,376 @@
+//! Core-owned table handles: the one implementation of the seven table
+//! traits and [`Admin`] over any [`Driver`] ([`Tables`]).
+//!
+//! Everything that is not storage happens here, once, with the core's
+//! existing pieces: key-part validation (the records' `validate` and the
+//! rules' key builders), defaults (`into_sample`, `into_task`, ...), the
+//! codec and its dictionaries ([`crate::dictionaries`]), the rules
+//! ([`crate::rules`], carried out with [`driver::execute`]), the TTL rule
+//! ([`crate::ttl`], added to every read), derived reads (the newest visible
+//! score block, statistics windows, error summaries) and the size checks
+//! ([`crate::driver::check_put`]). A driver only stores items.
+//!
+//! [`Store::from_driver`] bundles the handles as a [`Store`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::admin::{Admin, Capabilities, Progress, ScanPage};
+use crate::clock::SharedClock;
+use crate::codec::Codec;
+use crate::drift::{self, Drift};
+use crate::driver::{self, Driver, Query, Select, Target};
+use crate::error::{Error, Result};
+use crate::item::Item;
+use crate::mutation::Rule;
+use crate::schema::{IndexDef, Table};
+use crate::store::{Backend, Store};
+use crate::ttl;
+
+mod config;
+mod logs;
+mod miners;
+mod retention;
+mod samples;
+mod scores;
+mod tasks;
+
+/// The seven tables and their administration over one driver.
+#[derive(Debug)]
+pub struct Tables {
+    driver: Arc<dyn Driver>,
+    clock: SharedClock,
+    codec: Arc<Codec>,
+    /// In-process locks on items written in several steps (a score block's
+    /// snapshot), so two writers in this process never interleave.
+    locks: Mutex<HashMap<(Table, String), ItemLock>>,
+}
+
+/// The in-process lock of one item.
+type ItemLock = Arc<tokio::sync::Mutex<()>>;
+
+impl Tables {
+    /// Handles over `driver`, reading "now" from `clock`, with a default codec.
+    pub fn new(driver: Arc<dyn Driver>, clock: SharedClock) -> Tables {
+        Tables {
+            driver,
+            clock,
+            codec: Arc::new(Codec::default()),
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Holds the in-process lock of `key` in `table` until the guard drops.
+    async fn lock_item(&self, table: Table, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Locks nobody holds or waits for go, so the map stays small.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry((table, key.to_string())).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// The driver underneath.
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.driver
+    }
+
+    fn now_s(&self) -> i64 {
+        self.clock.now_s()
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Carries out one of the core's rules.
+    async fn run<T>(&self, rule: Rule<T>) -> Result<T> {
+        driver::execute(self.driver.as_ref(), rule).await
+    }
+
+    /// The live item of `table` at (`pk`, `sk`).
+    async fn get_live(&self, table: Table, pk: &str, sk: &str) -> Result<Option<Item>> {
+        let now = self.now_s();
+        Ok(self
+            .driver
+            .get(table, pk, sk, Select::All)
+            .await?
+            .filter(|i| ttl::is_live_item(table, i, now)))
+    }
+
+    /// Every item of `query` on `table`.
+    async fn items(&self, table: Table, query: Query) -> Result<Vec<Item>> {
+        self.driver.query_all(table, query).await
+    }
+
+    /// Writes `items` in batches of the driver's size.
+    async fn put_all(&self, table: Table, items: Vec<Item>) -> Result<()> {
+        let size = self.driver.capabilities().max_batch_write.max(1);
+        let mut items = items;
+        items.iter_mut().for_each(crate::number::canonicalize_item);
+        while !items.is_empty() {
+            let rest = items.split_off(size.min(items.len()));
+            self.driver.put_batch(table, items).await?;
+            items = rest;
+        }
+        Ok(())
+    }
+}
+
+/// The schema's index `name` of `table`.
+fn index(table: Table, name: &str) -> Result<&'static IndexDef> {
+    table
+        .def()
+        .indexes
+        .iter()
+        .find(|i| i.name == name)
+        .ok_or_else(|| Error::backend(format!("{table} has no index {name}")))
+}
+
+/// Every item of `table` that `filter` accepts.
+fn all_where(filter: crate::cond::Cond) -> Query {
+    Query::new(Target::Table, filter)
+}
+
+impl Backend for Tables {
+    fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
+    fn shared_codec(&self) -> Arc<Codec> {
+        self.codec.clone()
+    }
+}
+
+#[async_trait]
+impl Admin for Tables {
+    fn capabilities(&self) -> Capabilities {
+        self.driver.capabilities().admin()
+    }
+
+    fn describe(&self) -> String {
+        self.driver.describe()
+    }
+
+    async fn init_with(&self, progress: Progress<'_>) -> Result<Vec<Drift>> {
+        let drifts = self.driver.check_tables().await?;
+        if let Some(refused) = drift::refusal(&drifts) {
+            return Err(refused);
+        }
+        self.driver.create_tables().await?;
+        for line in drifts.iter().filter_map(Drift::repaired) {
+            progress(&line);
+        }
+        Ok(drifts)
+    }
+
+    async fn check(&self) -> Result<Vec<Drift>> {
+        self.driver.check_tables().await
+    }
+
+    async fn list_tables(&self) -> Result<Vec<String>> {
+        self.driver.list_tables().await
+    }
+
+    async fn reset(&self) -> Result<()> {
+        self.driver.drop_tables().await?;
+        self.driver.create_tables().await
+    }
+
+    async fn stats(&self) -> Result<BTreeMap<Table, u64>> {
+        let now = self.now_s();
+        let mut out = BTreeMap::new();
+        for table in Table::ALL {
+            let q = all_where(ttl::unexpired(table, now)).select(Select::Keys);
+            out.insert(table, self.items(table, q).await?.len() as u64);
+        }
+        Ok(out)
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        let now = self.now_s();
+        let mut purged = 0u64;
+        for table in Table::ALL {
+            let q = all_where(ttl::expired(table, now));
+            purged += self.driver.delete_where(table, q).await? as u64;
+        }
+        Ok(purged)
+    }
+
+    async fn scan_page(
+        &self,
+        table: Table,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<ScanPage> {
+        self.driver.scan_page(table, cursor, limit).await
+    }
+
+    async fn get_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
+        let size = self.driver.capabilities().max_batch_get.max(1);
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(size) {
+            out.extend(
+                self.driver
+                    .get_batch(table, chunk.to_vec(), Select::All)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn put_items(&self, table: Table, items: Vec<Item>) -> Result<()> {
+        for item in &items {
+            driver::check_put(table, item)?;
+        }
+        self.put_all(table, items).await
+    }
+
+    async fn delete_items(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
+        let size = self.driver.capabilities().max_batch_write.max(1);
+        let mut n = 0;
+        for chunk in keys.chunks(size) {
+            n += self.driver.delete_batch(table, chunk.to_vec()).await?;
+        }
+        Ok(n)
+    }
+}
+
+impl Store {
+    /// The store of the core-owned handles over `driver`, on `clock`.
+    pub fn from_driver(driver: Arc<dyn Driver>, clock: SharedClock) -> Store {
+        Store::new(Arc::new(Tables::new(driver, clock)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::driver::{Applied, Capabilities as DriverCaps, Cursor, InMemory, Mutation, Page};
+    use crate::item::Attr;
+    use crate::schema::{PK, SK};
+
+    /// The in-memory driver with a batch size of 3, recording the largest
+    /// batch it was given.
+    #[derive(Debug, Default)]
+    struct SmallBatches {
+        inner: InMemory,
+        largest: AtomicUsize,
+    }
+
+    impl SmallBatches {
+        fn saw(&self, n: usize) {
+            self.largest.fetch_max(n, Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl Driver for SmallBatches {
+        fn capabilities(&self) -> DriverCaps {
+            DriverCaps {
+                max_batch_write: 3,
+                max_batch_get: 3,
+                ..self.inner.capabilities()
+            }
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        async fn create_tables(&self) -> Result<()> {
+            self.inner.create_tables().await
+        }
+        async fn drop_tables(&self) -> Result<()> {
+            self.inner.drop_tables().await
+        }
+        async fn list_tables(&self) -> Result<Vec<String>> {
+            self.inner.list_tables().await
+        }
+        async fn check_tables(&self) -> Result<Vec<crate::drift::Drift>> {
+            self.inner.check_tables().await
+        }
+        async fn get_batch(
+            &self,
+            table: Table,
+            keys: Vec<(String, String)>,
+            select: Select,
+        ) -> Result<Vec<Item>> {
+            self.saw(keys.len());
+            self.inner.get_batch(table, keys, select).await
+        }
+        async fn put_batch(&self, table: Table, items: Vec<Item>) -> Result<()> {
+            self.saw(items.len());
+            self.inner.put_batch(table, items).await
+        }
+        async fn delete_batch(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
+            self.saw(keys.len());
+            self.inner.delete_batch(table, keys).await
+        }
+        async fn query(&self, table: Table, query: &Query) -> Result<Page> {
+            self.inner.query(table, query).await
+        }
+        async fn scan_page(
+            &self,
+            table: Table,
+            cursor: Option<Cursor>,
+            limit: usize,
+        ) -> Result<ScanPage> {
+            self.inner.scan_page(table, cursor, limit).await
+        }
+        async fn execute(&self, mutation: Mutation) -> Result<Applied> {
+            self.inner.execute(mutation).await
+        }
+    }
+
+    fn task_item(i: usize, ttl: i64) -> Item {
+        Item::from([
+            (PK.to_string(), Attr::s("MINER#a#REV#r")),
+            (SK.to_string(), Attr::S(format!("TASK#{i:02}"))),
+            ("ttl".to_string(), Attr::int(ttl)),
+        ])
+    }
+
+    /// The handles split every batch to the driver's stated size: raw
+    /// writes, reads, deletes and the purge all stay within it.
+    #[test]
+    fn batches_follow_the_driver_capabilities() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let driver = Arc::new(SmallBatches::default());
+            let clock = Arc::new(ManualClock::new(10_000_000));
+            let tables = Tables::new(driver.clone(), clock);
+            let now_s = 10_000;
+            let items: Vec<Item> = (0..10).map(|i| task_item(i, now_s + 5)).collect();
+            let keys: Vec<(String, String)> = items.iter().filter_map(driver::key_of).collect();
+            tables.put_items(Table::TaskQueue, items).await.unwrap();
+            assert_eq!(
+                tables
+                    .get_items(Table::TaskQueue, keys.clone())
+                    .await
+                    .unwrap()
+                    .len(),
+                10
+            );
+            assert_eq!(tables.stats().await.unwrap()[&Table::TaskQueue], 10);
+            assert_eq!(
+                tables
+                    .delete_items(Table::TaskQueue, keys[..4].to_vec())
+                    .await
+                    .unwrap(),
+                4
+            );
+            let expired: Vec<Item> = (20..27).map(|i| task_item(i, now_s)).collect();
+            tables.put_items(Table::TaskQueue, expired).await.unwrap();
+            assert_eq!(tables.purge_expired().await.unwrap(), 7);
+            assert_eq!(driver.largest.load(Ordering::SeqCst), 3);
+            assert_eq!(tables.capabilities().max_batch_write, 3);
+        });
+    }
+}

@@ -1,0 +1,191 @@
+//! `sample_results`: samples are validated and defaulted by the records,
+//! encoded with the shared codec (dictionaries synced first), and read by
+//! partition (one miner and revision) or through the env/time index.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::{index, Tables};
+use crate::dictionaries;
+use crate::driver::{key_of, Query, RangeCond, Select, Target};
+use crate::error::Result;
+use crate::item::{Attr, Item};
+use crate::keys;
+use crate::rules::samples as rules;
+use crate::schema::{Projection, Table, ENV_TIMESTAMP_INDEX};
+use crate::tables::samples::{
+    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore, BY_ENV, BY_MINER,
+};
+
+const T: Table = Table::SampleResults;
+
+/// What a read selects: with the conversation, or without the attributes
+/// the env index leaves out (the conversation, named once in the schema).
+fn select(conversation: Conversation) -> Result<Select> {
+    Ok(
+        match (conversation, index(T, ENV_TIMESTAMP_INDEX)?.projection) {
+            (Conversation::Skip, Projection::AllExcept(skip)) => Select::Without(skip),
+            _ => Select::All,
+        },
+    )
+}
+
+impl Tables {
+    async fn decode(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
+        dictionaries::decode_samples(&self.codec, self, items, conversation).await
+    }
+
+    /// The whole items of `keys` (read in batches), in the keys' order.
+    async fn whole(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
+        let size = self.driver.capabilities().max_batch_get.max(1);
+        let mut found = BTreeMap::new();
+        for chunk in keys.chunks(size) {
+            for item in self
+                .driver
+                .get_batch(T, chunk.to_vec(), Select::All)
+                .await?
+            {
+                if let Some(k) = key_of(&item) {
+                    found.insert(k, item);
+                }
+            }
+        }
+        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
+    }
+}
+
+#[async_trait]
+impl SampleStore for Tables {
+    async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
+        let sample = sample.into_sample(self.now_ms())?;
+        dictionaries::sync_if_due(&self.codec, self).await;
+        self.driver.put(T, sample.to_item(&self.codec)?).await?;
+        Ok(sample)
+    }
+
+    async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
+        let now_ms = self.now_ms();
+        dictionaries::sync_if_due(&self.codec, self).await;
+        let mut keys = Vec::with_capacity(samples.len());
+        let mut items = Vec::with_capacity(samples.len());
+        for s in samples {
+            let sample = s.into_sample(now_ms)?;
+            let item = sample.to_item(&self.codec)?;
+            crate::driver::check_put(T, &item)?;
+            items.push(item);
+            keys.push(sample.key());
+        }
+        self.put_all(T, items).await?;
+        Ok(keys)
+    }
+
+    async fn get_sample(
+        &self,
+        key: &SampleKey,
+        conversation: Conversation,
+    ) -> Result<Option<Sample>> {
+        key.validate()?;
+        let item = self
+            .driver
+            .get(T, &key.pk(), &key.sk(), select(conversation)?)
+            .await?;
+        let items: Vec<Item> = item.into_iter().collect();
+        Ok(self.decode(&items, conversation).await?.into_iter().next())
+    }
+
+    async fn get_samples_by_miner(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        query: &MinerSamplesQuery,
+    ) -> Result<Vec<Sample>> {
+        let pk = rules::owner(miner_hotkey, model_revision)?;
+        if let Some(env) = &query.env {
+            keys::validate_part("env", env)?;
+        }
+        let q = Query::new(
+            Target::Partition(pk.clone()),
+            rules::of_owner(&pk, query.env.as_deref()),
+        )
+        .ordered(&BY_MINER, query.newest_first)
+        .limit(query.limit)
+        .select(select(query.conversation)?);
+        let items = self.items(T, q).await?;
+        self.decode(&items, query.conversation).await
+    }
+
+    async fn get_samples_by_env(
+        &self,
+        env: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: Option<usize>,
+        conversation: Conversation,
+    ) -> Result<Vec<Sample>> {
+        keys::validate_part("env", env)?;
+        let idx = index(T, ENV_TIMESTAMP_INDEX)?;
+        let target = Target::Index {
+            index: idx,
+            hash: Attr::s(env),
+        };
+        let q = Query::new(target, rules::in_env_range(env, start_ms, end_ms))
+            .range(RangeCond::Between(Attr::int(start_ms), Attr::int(end_ms)))
+            .ordered(&BY_ENV, false)
+            .limit(limit);
+        let items = match conversation {
+            Conversation::Skip => self.items(T, q).await?,
+            // The index does not carry conversations: read the rows whole.
+            Conversation::Include => {
+                let found = self.items(T, q.select(Select::Keys)).await?;
+                self.whole(found.iter().filter_map(key_of).collect())
+                    .await?
+            }
+        };
+        self.decode(&items, conversation).await
+    }
+
+    async fn delete_samples_before(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        before_ms: i64,
+    ) -> Result<usize> {
+        let pk = rules::owner(miner_hotkey, model_revision)?;
+        let filter = rules::of_owner(&pk, None).and(rules::before(before_ms));
+        self.driver
+            .delete_where(T, Query::new(Target::Partition(pk), filter))
+            .await
+    }
+
+    async fn count_samples_before(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        before_ms: i64,
+    ) -> Result<usize> {
+        let pk = rules::owner(miner_hotkey, model_revision)?;
+        let filter = rules::of_owner(&pk, None).and(rules::before(before_ms));
+        let q = Query::new(Target::Partition(pk), filter).select(Select::Keys);
+        Ok(self.items(T, q).await?.len())
+    }
+
+    async fn list_sample_owners(&self) -> Result<Vec<(String, String)>> {
+        let q = Query::new(Target::Table, crate::cond::Cond::True).select(Select::Keys);
+        let mut pks: Vec<String> = self
+            .items(T, q)
+            .await?
+            .iter()
+            .filter_map(key_of)
+            .map(|(pk, _)| pk)
+            .collect();
+        pks.dedup();
+        let mut owners = pks
+            .iter()
+            .map(|pk| keys::parse_miner_revision_pk(pk))
+            .collect::<Result<Vec<_>>>()?;
+        owners.sort();
+        owners.dedup();
+        Ok(owners)
+    }
+}
