@@ -24,7 +24,7 @@ use affine_db_core::{Error, Result};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -579,7 +579,8 @@ pub(crate) fn create_table_sql(table: Table) -> String {
 }
 
 /// The `CREATE INDEX` statements of `table`: its DynamoDB indexes (same
-/// names), one on the TTL attribute for purges, and one ordering a
+/// names), one on the TTL attribute for purges, one finding a sample by
+/// id within its partition, and one ordering a
 /// miner's samples by time.
 pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
     let def = table.def();
@@ -604,6 +605,7 @@ pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
             ident("sample_results-miner-time-index"),
             ident(table.name())
         ));
+        out.push(sample_id_index_sql());
     }
     if let Some(ttl) = def.ttl {
         out.push(format!(
@@ -614,6 +616,16 @@ pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
         ));
     }
     out
+}
+
+/// The index finding a partition's samples by id, for the re-save rule
+/// (a given `sample_id` replaces the stored sample with that id).
+fn sample_id_index_sql() -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} (\"pk\", \"sample_id\")",
+        ident("sample_results-id-index"),
+        ident(Table::SampleResults.name())
+    )
 }
 
 /// Creates the seven tables and their indexes where missing.
@@ -646,6 +658,9 @@ fn migrate_step(conn: &Connection, from: i64) -> Result<()> {
     match from {
         // 0 → 1: the seven tables with their indexes.
         0 => create_tables(conn),
+        // 1 → 2: samples found by id within their partition (re-saves).
+        // (`create_tables` makes the index, and any table a damaged file lacks).
+        1 => create_tables(conn),
         v => Err(Error::backend(format!(
             "sqlite: no migration from schema version {v}"
         ))),

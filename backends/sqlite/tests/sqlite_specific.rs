@@ -70,7 +70,7 @@ async fn file_database_is_wal_with_the_current_schema_version() {
     let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
     assert_eq!(db.journal_mode().await.unwrap().to_ascii_lowercase(), "wal");
     assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
     assert_eq!(db.describe(), format!("sqlite://{}", f.path.display()));
     let caps = db.capabilities();
     assert_eq!(caps.name, "sqlite");
@@ -269,6 +269,7 @@ async fn columns_are_named_like_the_attributes() {
         "latest-block-index",
         "task_queue-ttl-index",
         "sample_results-miner-time-index",
+        "sample_results-id-index",
     ] {
         assert!(
             indexes.iter().any(|i| i == ix),

@@ -596,3 +596,126 @@ pub async fn list_sample_owners_sorted_and_distinct(h: Harness) {
     let owners = h.store.samples.list_sample_owners().await.unwrap();
     assert_eq!(owners, vec![expected[0].clone(), expected[2].clone()]);
 }
+
+/// The re-save rule: a save whose given `sample_id` is already stored for
+/// that miner and revision replaces it (whatever its env and timestamp), so
+/// a retry with `timestamp: None` keeps one row; the same id of another
+/// revision or miner is another sample; without an id every save is new.
+pub async fn resave_with_the_same_id_keeps_one_row(h: Harness) {
+    let all = |h: &Harness, hk: &'static str, rev: &'static str| {
+        let store = h.store.clone();
+        async move {
+            store
+                .samples
+                .get_samples_by_miner(hk, rev, &query(None, None, false))
+                .await
+                .unwrap()
+        }
+    };
+    let retry = |env: &str, score: f64| NewSample {
+        timestamp: None,
+        score,
+        ..sample_with_id("hk", "rev", env, 0, "sig-1")
+    };
+    let first = h
+        .store
+        .samples
+        .save_sample(retry("sat", 0.1))
+        .await
+        .unwrap();
+    h.clock.advance_ms(5);
+    let second = h
+        .store
+        .samples
+        .save_sample(retry("sat", 0.2))
+        .await
+        .unwrap();
+    assert_ne!(first.key(), second.key());
+    h.clock.advance_ms(5);
+    let third = h
+        .store
+        .samples
+        .save_sample(retry("abd", 0.3))
+        .await
+        .unwrap();
+    let rows = all(&h, "hk", "rev").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].key(), third.key());
+    assert_eq!(rows[0].score, 0.3);
+    for old in [first.key(), second.key()] {
+        let got = h
+            .store
+            .samples
+            .get_sample(&old, Conversation::Skip)
+            .await
+            .unwrap();
+        assert!(got.is_none(), "{old:?}");
+    }
+    // Another revision and another miner with the same id are other samples.
+    let other_rev = NewSample {
+        model_revision: "rev2".into(),
+        ..retry("sat", 0.4)
+    };
+    let other_miner = NewSample {
+        miner_hotkey: "hk2".into(),
+        ..retry("sat", 0.5)
+    };
+    h.store.samples.save_sample(other_rev).await.unwrap();
+    h.store.samples.save_sample(other_miner).await.unwrap();
+    assert_eq!(all(&h, "hk", "rev").await.len(), 1);
+    assert_eq!(all(&h, "hk", "rev2").await.len(), 1);
+    assert_eq!(all(&h, "hk2", "rev").await.len(), 1);
+    // Without an id, a retry is a new sample.
+    let no_id = || NewSample {
+        sample_id: None,
+        timestamp: None,
+        ..sample("hk3", "rev", "sat", 0)
+    };
+    h.store.samples.save_sample(no_id()).await.unwrap();
+    h.store.samples.save_sample(no_id()).await.unwrap();
+    assert_eq!(all(&h, "hk3", "rev").await.len(), 2);
+}
+
+/// `save_samples` follows the re-save rule: a batch replaces the stored
+/// samples with its given ids, and of two with the same id in one batch the
+/// last wins (both slots of the returned keys name it).
+pub async fn save_samples_resaves_by_id(h: Harness) {
+    let stored = h
+        .store
+        .samples
+        .save_sample(sample_with_id("hk", "rev", "sat", 100, "a"))
+        .await
+        .unwrap();
+    let mut last_b = sample_with_id("hk", "rev", "ded", 300, "b");
+    last_b.score = 0.75;
+    let batch = vec![
+        sample_with_id("hk", "rev", "abd", 200, "a"),
+        sample_with_id("hk", "rev", "sat", 250, "b"),
+        last_b,
+        sample("hk", "rev", "sat", 400),
+    ];
+    let keys = h.store.samples.save_samples(batch).await.unwrap();
+    assert_eq!(keys.len(), 4);
+    assert_eq!((keys[0].env.as_str(), keys[0].timestamp), ("abd", 200));
+    assert_eq!(keys[1], keys[2]);
+    assert_eq!((keys[2].env.as_str(), keys[2].timestamp), ("ded", 300));
+    let rows = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    let mut got: Vec<SampleKey> = rows.iter().map(Sample::key).collect();
+    got.sort();
+    let mut want = vec![keys[0].clone(), keys[2].clone(), keys[3].clone()];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(rows.iter().any(|s| s.sample_id == "b" && s.score == 0.75));
+    let old = h
+        .store
+        .samples
+        .get_sample(&stored.key(), Conversation::Skip)
+        .await
+        .unwrap();
+    assert!(old.is_none());
+}
