@@ -209,35 +209,15 @@ impl SampleStore for DynamoBackend {
             .expression_attribute_values(":prefix", convert::s(prefix))
             .consistent_read(true);
         let include = q.conversation == Conversation::Include;
-        let mut items = if q.env.is_some() {
-            // One env: the sort key order is BY_MINER, so the limit applies while paging.
-            let b = b.scan_index_forward(!q.newest_first);
-            let b = if include {
-                b
-            } else {
-                query::project_query(b, &without_conversation())
-            };
-            query::collect(Request::Query(b), name, &Cond::True, q.limit).await?
+        // The sort key order is BY_MINER (with or without an env), so the
+        // limit applies while paging.
+        let b = b.scan_index_forward(!q.newest_first);
+        let b = if include {
+            b
         } else {
-            let b = query::project_query(b, &without_conversation());
-            let items = query::collect(Request::Query(b), name, &Cond::True, None).await?;
-            let mut pairs = items
-                .into_iter()
-                .map(|i| Ok((Sample::from_item(&i, None)?, i)))
-                .collect::<Result<Vec<_>>>()?;
-            pairs.sort_by(|a, b| BY_MINER.compare(&a.0, &b.0));
-            if q.newest_first {
-                pairs.reverse();
-            }
-            if let Some(l) = q.limit {
-                pairs.truncate(l);
-            }
-            let mut items: Vec<Item> = pairs.into_iter().map(|(_, i)| i).collect();
-            if include {
-                self.attach_conversations(&mut items).await?;
-            }
-            items
+            query::project_query(b, &without_conversation())
         };
+        let mut items = query::collect(Request::Query(b), name, &Cond::True, q.limit).await?;
         if q.env.is_some() && !include {
             items.iter_mut().for_each(|i| {
                 i.remove(CONVERSATION);

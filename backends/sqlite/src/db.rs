@@ -598,8 +598,8 @@ pub(crate) fn create_index_sql(table: Table) -> Vec<String> {
         })
         .collect();
     if table == Table::SampleResults {
-        // A miner's samples in `miner_order`, for reads by miner and for
-        // deletes before a time, without sorting the partition.
+        // Deletes and counts before a time in one partition, without
+        // reading the partition in sort key order.
         out.push(format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} (\"pk\", \"timestamp\", \"env\", \"sample_id\")",
             ident("sample_results-miner-time-index"),

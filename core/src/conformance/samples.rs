@@ -293,8 +293,9 @@ fn miner_fixture() -> Vec<NewSample> {
     ]
 }
 
-/// `get_samples_by_miner` orders by `miner_order` across envs (oldest
-/// first, or newest first when asked) and only returns that miner and revision.
+/// `get_samples_by_miner` orders by `miner_order` across envs (the sort key
+/// order: env, then oldest first; reversed when asked) and only returns that
+/// miner and revision.
 pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
     h.store.samples.save_samples(miner_fixture()).await.unwrap();
     let oldest = h
@@ -303,7 +304,8 @@ pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
         .get_samples_by_miner("hk", "rev", &query(None, None, false))
         .await
         .unwrap();
-    assert_eq!(ids(&oldest), ["b", "f", "d", "c", "e", "a", "g"]);
+    // The sort key order, as the original's query: env, then time, then id.
+    assert_eq!(ids(&oldest), ["b", "e", "g", "d", "f", "c", "a"]);
     let mut sorted = oldest.clone();
     sorted.sort_by(miner_order);
     assert_eq!(sorted, oldest);
@@ -313,7 +315,7 @@ pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
         .get_samples_by_miner("hk", "rev", &query(None, None, true))
         .await
         .unwrap();
-    assert_eq!(ids(&newest), ["g", "a", "e", "c", "d", "f", "b"]);
+    assert_eq!(ids(&newest), ["a", "c", "f", "d", "g", "e", "b"]);
     assert!(newest.iter().all(|s| s.conversation.is_some()));
     let none = h
         .store
@@ -348,7 +350,7 @@ pub async fn samples_by_miner_env_filter_before_limit(h: Harness) {
         .get_samples_by_miner("hk", "rev", &query(None, Some(3), true))
         .await
         .unwrap();
-    assert_eq!(ids(&newest3), ["g", "a", "e"]);
+    assert_eq!(ids(&newest3), ["a", "c", "f"]);
     let skip = h
         .store
         .samples

@@ -292,15 +292,15 @@ const TIMESTAMP: Field<Sample> = Field {
     descending: false,
     get: |s| Key::Int(s.timestamp),
 };
-const ENV: Field<Sample> = Field {
-    attr: "env",
-    descending: false,
-    get: |s| Key::str(&s.env),
-};
 const SAMPLE_ID: Field<Sample> = Field {
     attr: "sample_id",
     descending: false,
     get: |s| Key::str(&s.sample_id),
+};
+const SORT_KEY: Field<Sample> = Field {
+    attr: SK,
+    descending: false,
+    get: |s| Key::Str(std::borrow::Cow::Owned(s.key().sk())),
 };
 const MINER_HOTKEY: Field<Sample> = Field {
     attr: "miner_hotkey",
@@ -313,10 +313,11 @@ const MODEL_REVISION: Field<Sample> = Field {
     get: |s| Key::str(&s.model_revision),
 };
 
-/// The order of [`SampleStore::get_samples_by_miner`]: by timestamp, then
-/// env, then sample id (reversed for newest first).
+/// The order of [`SampleStore::get_samples_by_miner`]: the sort key order
+/// (env, then timestamp, then sample id; reversed for newest first), as the
+/// original's partition query, with or without an env filter.
 pub static BY_MINER: Order<Sample> = Order {
-    fields: &[TIMESTAMP, ENV, SAMPLE_ID],
+    fields: &[SORT_KEY],
 };
 
 /// The order of [`SampleStore::get_samples_by_env`]: by timestamp, then
