@@ -8,7 +8,7 @@ use affine_db_core::cond::Cond;
 use affine_db_core::dictionaries;
 use affine_db_core::rules::samples as rules;
 use affine_db_core::schema::{ENV_TIMESTAMP_INDEX, PK, SK};
-use affine_db_core::tables::samples::{BY_ENV, BY_MINER};
+use affine_db_core::tables::samples::BY_ENV;
 use affine_db_core::{
     keys, Attr, Conversation, Error, Item, MinerSamplesQuery, NewSample, Result, Sample, SampleKey,
     SampleStore, Table,
