@@ -15,7 +15,7 @@ are ``None`` here and filled in by the core.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional
 
 from . import _native
 
@@ -188,7 +188,7 @@ class TaskQueueDAO(_native.TaskQueueDAO):
         self,
         miner_hotkey: str,
         model_revision: str,
-        status: Optional[str] = None,
+        status: Optional[Literal["pending", "running", "completed", "failed"]] = None,
         limit: Optional[int] = None,
     ) -> list[dict[str, Any]]:
         """The miner's live tasks, newest first, status filter before the limit."""
@@ -213,7 +213,7 @@ class ExecutionLogsDAO(_native.ExecutionLogsDAO):
         miner_hotkey: str,
         uid: int,
         task_id: str,
-        status: str,
+        status: Literal["success", "failed"],
         env: str,
         error_type: Optional[str] = None,
         error_message: Optional[str] = None,
@@ -235,7 +235,7 @@ class ExecutionLogsDAO(_native.ExecutionLogsDAO):
         )
 
     async def get_recent_logs(
-        self, miner_hotkey: str, limit: int = 1000, status: Optional[str] = None
+        self, miner_hotkey: str, limit: int = 1000, status: Optional[Literal["success", "failed"]] = None
     ) -> list[dict[str, Any]]:
         """The miner's logs, newest first, status filter before the limit."""
         _numbers(limit=limit)
@@ -344,7 +344,7 @@ class SystemConfigDAO(_native.SystemConfigDAO):
         self,
         param_name: str,
         param_value: Any,
-        param_type: str,
+        param_type: Literal["str", "int", "float", "bool", "dict", "list"],
         description: str = "",
         updated_by: str = "system",
     ) -> dict[str, Any]:
@@ -383,7 +383,7 @@ class MinerMetadataDAO(_native.MinerMetadataDAO):
         model_hash: str,
         model_name: str,
         chutes_slug: Optional[str] = None,
-        chutes_status: str = "unknown",
+        chutes_status: Literal["hot", "cold", "unknown"] = "unknown",
         last_commit_block: Optional[int] = None,
         first_commit_block: Optional[int] = None,
     ) -> dict[str, Any]:
