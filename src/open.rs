@@ -265,6 +265,29 @@ pub fn url_from_env() -> String {
         .unwrap_or_else(|| DEFAULT_URL.to_string())
 }
 
+/// The environment variables the original layer opened DynamoDB with.
+pub const ORIGINAL_DYNAMODB_ENV: [&str; 2] = ["DYNAMODB_TABLE_PREFIX", "AWS_ENDPOINT_URL_DYNAMODB"];
+
+/// The store URL for code moved over from the original layer (the Python
+/// package's `init_client()` without a URL): `AFFINE_DB` when set; else
+/// `dynamodb://` (which reads those variables) when one of
+/// [`ORIGINAL_DYNAMODB_ENV`] is set, since the original's code would have
+/// used DynamoDB; else [`DEFAULT_URL`]. Never silently a local file when the
+/// original's settings point at DynamoDB.
+pub fn url_from_env_or_original() -> String {
+    if std::env::var(URL_ENV).is_ok_and(|u| !u.is_empty()) {
+        return url_from_env();
+    }
+    let original = ORIGINAL_DYNAMODB_ENV
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|x| !x.is_empty()));
+    if original {
+        "dynamodb://".to_string()
+    } else {
+        DEFAULT_URL.to_string()
+    }
+}
+
 /// Opens the store `url` names, on the system clock. A SQLite file is
 /// created (with its tables) if missing, unless the URL says `mode=ro` or
 /// `mode=rw`; DynamoDB tables are not touched (run

@@ -1,6 +1,8 @@
 """Type stubs of affine_db._native (the Rust half of affine_db).
 
-Every DAO method is awaitable (it returns an asyncio future) and resolves to
+Every DAO method returns an asyncio future (already running); the public
+``affine_db`` / ``affine_db.dao`` layer wraps each in an ``async def`` so
+that nothing happens until it is awaited. Results are
 plain Python values: dicts keyed by the item's attribute names, lists, int,
 float, bool, str, None.
 """
@@ -13,6 +15,7 @@ __all__ = [
     "close_client",
     "init_tables",
     "get_client",
+    "run_cli",
     "SampleResultsDAO",
     "TaskQueueDAO",
     "ExecutionLogsDAO",
@@ -45,6 +48,7 @@ def init_client(url: Optional[str] = None) -> Awaitable[Client]: ...
 def close_client() -> Awaitable[None]: ...
 def init_tables() -> Awaitable[None]: ...
 def get_client() -> Client: ...
+def run_cli(args: list[str]) -> int: ...
 
 class SampleResultsDAO:
     def __init__(self) -> None: ...
@@ -99,7 +103,7 @@ class TaskQueueDAO:
         env: str,
         validator_hotkey: str,
         priority: int = 0,
-        ttl_days: int = 7,
+        ttl_days: Optional[int] = None,
     ) -> Awaitable[_Record]: ...
     def get_task(
         self, miner_hotkey: str, model_revision: str, task_id: str
@@ -230,7 +234,7 @@ class DataRetentionDAO:
         miner_hotkey: str,
         is_protected: bool,
         protection_reason: Optional[str] = None,
-        retention_days: int = 90,
+        retention_days: Optional[int] = None,
     ) -> Awaitable[_Record]: ...
     def get_policy(self, miner_hotkey: str) -> Awaitable[Optional[_Record]]: ...
     def is_protected(self, miner_hotkey: str) -> Awaitable[bool]: ...

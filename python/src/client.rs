@@ -66,15 +66,17 @@ where
     bridge::spawn(py, fut)
 }
 
-/// Opens the store `url` names — else `AFFINE_DB`, else `sqlite://affine.db`
-/// (the URL forms and environment variables of the `affine-db` binary) — and
+/// Opens the store `url` names — else `AFFINE_DB`, else `dynamodb://` when
+/// the original's `DYNAMODB_TABLE_PREFIX` or `AWS_ENDPOINT_URL_DYNAMODB` is
+/// set, else `sqlite://affine.db` ([`affine_db::open::url_from_env_or_original`];
+/// the URL forms and environment variables of the `affine-db` binary) — and
 /// makes it the one every DAO uses, replacing any earlier one. Returns the
 /// client. A SQLite file is created with its tables; DynamoDB tables are
 /// created by `init_tables()`.
 #[pyfunction]
 #[pyo3(signature = (url=None))]
 pub fn init_client(py: Python<'_>, url: Option<String>) -> PyResult<Bound<'_, PyAny>> {
-    let url = url.unwrap_or_else(affine_db::open::url_from_env);
+    let url = url.unwrap_or_else(affine_db::open::url_from_env_or_original);
     run(py, async move {
         let store = affine_db::open(&url).await?;
         let client = Arc::new(Client { store, url });
@@ -136,4 +138,12 @@ impl<'py> IntoPyObject<'py> for ClientRef {
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, Client>> {
         client_object(py, self.0).map(|c| c.into_bound(py))
     }
+}
+
+/// Runs the `affine-db` command line (the same code as the binary, linked
+/// in) on `args` (the program name first) without the GIL; returns its exit
+/// code. The `affine-db` console script and `python -m affine_db.cli`.
+#[pyfunction]
+pub fn run_cli(py: Python<'_>, args: Vec<String>) -> i32 {
+    py.detach(|| affine_db_cli::run_from_args(args))
 }

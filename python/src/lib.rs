@@ -27,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(client::close_client, m)?)?;
     m.add_function(wrap_pyfunction!(client::init_tables, m)?)?;
     m.add_function(wrap_pyfunction!(client::get_client, m)?)?;
+    m.add_function(wrap_pyfunction!(client::run_cli, m)?)?;
     m.add_class::<client::Client>()?;
     m.add_class::<dao::samples::SampleResultsDAO>()?;
     m.add_class::<dao::tasks::TaskQueueDAO>()?;

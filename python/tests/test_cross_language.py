@@ -178,8 +178,10 @@ async def test_python_reads_what_the_binary_wrote(target, affine_db_bin, tmp_pat
 
         rows = await SampleResultsDAO().get_samples_by_miner(hk, "rev1", reverse=False)
         same(rows, cli_json(affine_db_bin, url, "samples", "--miner", hk, "--revision", "rev1"))
-        assert [r["signature"] for r in rows] == [r["signature"] for r in records]
-        for row, rec in zip(rows, records):
+        # Sort key order, as the original's query: env, then time.
+        in_order = sorted(records, key=lambda r: (r["env"], r["timestamp"]))
+        assert [r["signature"] for r in rows] == [r["signature"] for r in in_order]
+        for row, rec in zip(rows, in_order):
             same(row["conversation"], rec["extra"]["conversation"])
             same(row["score"], rec["score"])
             assert row["timestamp"] == round(rec["timestamp"] * 1000)

@@ -78,7 +78,9 @@ async def test_get_error_summary_lists_newest_failures(store) -> None:
         await log(dao, hk, "failed" if i % 2 else "success", timestamp=t0 + i, task_id=f"t{i}", error_type="E" if i % 2 else None)
     summary = await dao.get_error_summary(hk)
     assert [l["task_id"] for l in summary] == ["t3", "t1"]
-    assert all(l["status"] == "failed" for l in summary)
+    # The original's five keys, nothing renamed or dropped.
+    assert all(set(l) == {"timestamp", "env", "error_type", "error_message", "task_id"} for l in summary)
+    assert [(l["timestamp"], l["error_type"]) for l in summary] == [(t0 + 3, "E"), (t0 + 1, "E")]
     assert [l["task_id"] for l in await dao.get_error_summary(hk, limit=1)] == ["t3"]
 
 
@@ -92,12 +94,13 @@ async def test_get_execution_stats_in_a_window(store) -> None:
     await log(dao, hk, "failed", env="ABD", execution_time_ms=9000, timestamp=now - 7200)
     stats = await dao.get_execution_stats(hk)
     assert stats["total_executions"] == 3
-    assert (stats["success_count"], stats["failed_count"]) == (2, 1)
+    assert (stats["success_count"], stats["failure_count"], stats["failed_count"]) == (2, 1, 1)
     assert stats["success_rate"] == pytest.approx(2 / 3)
-    assert stats["avg_execution_time_ms"] == 300.0 and isinstance(stats["avg_execution_time_ms"], float)
+    # An int, the mean rounded down, as the original's `total // n`.
+    assert stats["avg_execution_time_ms"] == 300 and type(stats["avg_execution_time_ms"]) is int
     assert stats["by_env"] == {"ABD": {"total": 1, "success": 0, "failed": 1}, "SAT": {"total": 2, "success": 2, "failed": 0}}
     assert stats["time_window_seconds"] == 3600
     wide = await dao.get_execution_stats(hk, time_window_seconds=3 * 3600)
     assert wide["total_executions"] == 4
     empty = await dao.get_execution_stats(unique())
-    assert (empty["total_executions"], empty["success_rate"], empty["avg_execution_time_ms"]) == (0, 0.0, 0.0)
+    assert (empty["total_executions"], empty["success_rate"], empty["avg_execution_time_ms"]) == (0, 0.0, 0)

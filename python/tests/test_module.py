@@ -7,7 +7,6 @@ import pathlib
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -122,55 +121,62 @@ async def test_many_asyncio_tasks_at_once(store) -> None:
     assert len(await tasks.get_tasks_by_miner(hk, "v1.0.0")) == 40
 
 
-async def test_the_gil_is_released_while_rust_works(store, tmp_path: pathlib.Path) -> None:
-    """A Python thread keeps running during one long store call: if the call
-    held the GIL while Rust worked, the thread could not count. On SQLite the
-    call is made long on purpose: another process holds the write lock for
-    half a second, so the delete waits in Rust (a bare delete of 300 rows can
-    finish before the thread is ever scheduled)."""
-    dao = SampleResultsDAO()
-    hk = unique()
-    await asyncio.gather(*[dao.save_sample(**sample_args(miner_hotkey=hk, dataset_index=i, timestamp=1_600_000_000_000 + i)) for i in range(300)])
-    holder = None
-    if store.backend == "sqlite":
+async def test_the_gil_is_released_while_rust_works(tmp_path: pathlib.Path) -> None:
+    """A Python thread runs to completion while a store call is in progress
+    in Rust: another process holds SQLite's write lock, so the delete cannot
+    finish until that process is told to commit; the thread's work is done
+    before then, and the delete is still pending. Were the GIL held while
+    Rust waits, the thread could not finish first (the delete would fail on
+    the busy timeout and be done). No sleeps, no time bounds: every step
+    waits for an observed event."""
+    url = f"sqlite://{tmp_path / 'gil.db'}"
+    await init_client(url)
+    try:
+        dao = SampleResultsDAO()
+        hk = unique()
+        await asyncio.gather(*[dao.save_sample(**sample_args(miner_hotkey=hk, dataset_index=i, timestamp=1_600_000_000_000 + i)) for i in range(300)])
         holder = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
-                "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); "
-                "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(0.5); c.execute('COMMIT')",
-                store.url.removeprefix("sqlite://"),
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); "
+                "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.readline(); c.execute('COMMIT')",
+                url.removeprefix("sqlite://"),
             ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
-    stop = threading.Event()
-    ticks = [0]
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            delete = asyncio.create_task(dao.delete_samples_before(hk, "v1.0.0", 1_700_000_000_000))
+            await asyncio.sleep(0)  # the task's first step: the native call is made
+            done = threading.Event()
+            counted = [0]
 
-    def spin() -> None:
-        while not stop.is_set():
-            ticks[0] += 1
+            def work() -> None:
+                for _ in range(100_000):
+                    counted[0] += 1
+                done.set()
 
-    thread = threading.Thread(target=spin)
-    thread.start()
-    try:
-        time.sleep(0.01)
-        start = ticks[0]
-        began = time.monotonic()
-        deleted = await dao.delete_samples_before(hk, "v1.0.0", 1_700_000_000_000)
-        took = time.monotonic() - began
-        during = ticks[0] - start
+            thread = threading.Thread(target=work)
+            thread.start()
+            await asyncio.to_thread(done.wait)
+            thread.join()
+            assert counted[0] == 100_000
+            # The lock is still held: the Rust call cannot have finished.
+            assert not delete.done()
+            holder.stdin.write("release\n")
+            holder.stdin.flush()
+            assert await delete == 300
+        finally:
+            if holder.poll() is None:
+                holder.stdin.write("release\n")
+                holder.stdin.flush()
+            assert holder.wait() == 0
     finally:
-        stop.set()
-        thread.join()
-        if holder is not None:
-            assert holder.wait(timeout=30) == 0
-    assert deleted == 300
-    if holder is not None:
-        assert took > 0.2, took
-    assert during > 10, (during, took)
+        await close_client()
 
 
 def test_stubs_match_the_runtime(tmp_path: pathlib.Path) -> None:

@@ -54,9 +54,10 @@ async def test_get_samples_by_miner_orders_filters_then_limits(store) -> None:
         await dao.save_sample(**sample_args(miner_hotkey=hk, env=env, timestamp=t0 + i, dataset_index=i))
     await dao.save_sample(**sample_args(miner_hotkey=hk, model_revision="other", timestamp=t0))
     newest = await dao.get_samples_by_miner(hk, "v1.0.0")
-    assert [r["dataset_index"] for r in newest] == [4, 3, 2, 1, 0]
+    # Sort key order, as the original's query: env, then time (reversed by default).
+    assert [r["dataset_index"] for r in newest] == [4, 2, 0, 3, 1]
     oldest = await dao.get_samples_by_miner(hk, "v1.0.0", reverse=False)
-    assert [r["dataset_index"] for r in oldest] == [0, 1, 2, 3, 4]
+    assert [r["dataset_index"] for r in oldest] == [1, 3, 0, 2, 4]
     sat = await dao.get_samples_by_miner(hk, "v1.0.0", env="SAT", limit=2)
     assert [r["dataset_index"] for r in sat] == [4, 2]
     assert await dao.get_samples_by_miner(hk, "v1.0.0", limit=0) == []

@@ -105,12 +105,13 @@ async def test_get_tasks_by_miner_filters_status_before_limit(store) -> None:
     await new_task(dao, hk, model_revision="other")
     await dao.start_task(hk, "v1.0.0", tasks[0]["task_id"])
     await dao.start_task(hk, "v1.0.0", tasks[2]["task_id"])
+    # Newest first, as the original: limit=1 is the latest task.
     all_ids = [t["task_id"] for t in await dao.get_tasks_by_miner(hk, "v1.0.0")]
-    assert all_ids == [t["task_id"] for t in tasks]
+    assert all_ids == [t["task_id"] for t in reversed(tasks)]
     pending = await dao.get_tasks_by_miner(hk, "v1.0.0", status="pending", limit=1)
-    assert [t["task_id"] for t in pending] == [tasks[1]["task_id"]]
+    assert [t["task_id"] for t in pending] == [tasks[3]["task_id"]]
     running = await dao.get_tasks_by_miner(hk, "v1.0.0", status="running")
-    assert [t["task_id"] for t in running] == [tasks[0]["task_id"], tasks[2]["task_id"]]
+    assert [t["task_id"] for t in running] == [tasks[2]["task_id"], tasks[0]["task_id"]]
     with pytest.raises(affine_db.InvalidInput):
         await dao.get_tasks_by_miner(hk, "v1.0.0", status="sleeping")
 

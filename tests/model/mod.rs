@@ -105,6 +105,19 @@ fn with_conversation(mut s: Sample, conversation: Conversation) -> Sample {
     s
 }
 
+/// Stores `s`; with a given id, first drops every sample of that miner and
+/// revision with the same id (the re-save rule).
+fn resave(samples: &mut std::collections::BTreeMap<SampleKey, Sample>, s: Sample, given: bool) {
+    if given {
+        samples.retain(|k, _| {
+            !(k.miner_hotkey == s.miner_hotkey
+                && k.model_revision == s.model_revision
+                && k.sample_id == s.sample_id)
+        });
+    }
+    samples.insert(s.key(), s);
+}
+
 fn task_not_found(task_id: &str) -> Error {
     Error::NotFound(format!("task {task_id}"))
 }
@@ -112,9 +125,10 @@ fn task_not_found(task_id: &str) -> Error {
 #[async_trait]
 impl SampleStore for Model {
     async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
+        let given = sample.sample_id.is_some();
         let s = sample.into_sample(self.now_ms())?;
         s.to_item(&Codec::default())?;
-        self.st().samples.insert(s.key(), s.clone());
+        resave(&mut self.st().samples, s.clone(), given);
         Ok(s)
     }
 
@@ -122,15 +136,28 @@ impl SampleStore for Model {
         let now = self.now_ms();
         let mut ready = Vec::new();
         for ns in samples {
+            let given = ns.sample_id.is_some();
             let s = ns.into_sample(now)?;
             s.to_item(&Codec::default())?;
-            ready.push(s);
+            ready.push((s, given));
         }
         let mut st = self.st();
-        let mut out = Vec::new();
-        for s in ready {
-            out.push(s.key());
-            st.samples.insert(s.key(), s);
+        let mut out: Vec<SampleKey> = Vec::new();
+        for (s, given) in ready {
+            let key = s.key();
+            if given {
+                // A later sample with the same id replaces an earlier one's slot.
+                for k in out.iter_mut() {
+                    if k.miner_hotkey == key.miner_hotkey
+                        && k.model_revision == key.model_revision
+                        && k.sample_id == key.sample_id
+                    {
+                        *k = key.clone();
+                    }
+                }
+            }
+            out.push(key);
+            resave(&mut st.samples, s, given);
         }
         Ok(out)
     }
@@ -411,7 +438,8 @@ impl TaskStore for Model {
             .filter(|t| status.is_none_or(|s| t.status == s))
             .cloned()
             .collect();
-        v.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        // Newest first, as the original.
+        v.sort_by(|a, b| b.task_id.cmp(&a.task_id));
         if let Some(limit) = limit {
             v.truncate(limit);
         }
@@ -687,7 +715,9 @@ impl Model {
 /// `first_commit_block`.
 fn merge(info: MinerInfo, existing: Option<&MinerMetadata>, now_s: i64) -> MinerMetadata {
     let base = existing.cloned().unwrap_or_default();
-    let first_commit_block = match (base.first_commit_block, info.first_commit_block) {
+    // The original's default: no first commit block means the last one.
+    let given_first = info.first_commit_block.or(info.last_commit_block);
+    let first_commit_block = match (base.first_commit_block, given_first) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };

@@ -8,7 +8,7 @@ use affine_db_core::cond::Cond;
 use affine_db_core::dictionaries;
 use affine_db_core::rules::samples as rules;
 use affine_db_core::schema::{ENV_TIMESTAMP_INDEX, PK, SK};
-use affine_db_core::tables::samples::{BY_ENV, BY_MINER};
+use affine_db_core::tables::samples::BY_ENV;
 use affine_db_core::{
     keys, Attr, Conversation, Error, Item, MinerSamplesQuery, NewSample, Result, Sample, SampleKey,
     SampleStore, Table,
@@ -23,6 +23,7 @@ use crate::DynamoBackend;
 const T: Table = Table::SampleResults;
 const CONVERSATION: &str = "conversation_compressed";
 const TIMESTAMP: &str = "timestamp";
+const SAMPLE_ID: &str = "sample_id";
 
 /// Every attribute of a sample item except the conversation.
 fn without_conversation() -> Vec<&'static str> {
@@ -69,6 +70,59 @@ impl DynamoBackend {
         Ok(())
     }
 
+    /// Validates every sample, looks up the stored samples the re-save rule
+    /// supersedes (one query per partition with a given id), then writes the
+    /// winners and deletes those. Returns the validated samples (input order)
+    /// and the plan carried out.
+    async fn save_batch(&self, samples: Vec<NewSample>) -> Result<(Vec<Sample>, rules::SavePlan)> {
+        let now = self.now_ms();
+        dictionaries::sync_if_due(self.codec(), self).await;
+        let given: Vec<bool> = samples.iter().map(|s| s.sample_id.is_some()).collect();
+        let samples = samples
+            .into_iter()
+            .map(|s| s.into_sample(now))
+            .collect::<Result<Vec<_>>>()?;
+        let plan = rules::plan_saves(&samples, &given);
+        let mut ops = plan
+            .write
+            .iter()
+            .map(|&i| Ok(WriteOp::Put(samples[i].to_item(self.codec())?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut by_pk: HashMap<&str, Vec<Cond>> = HashMap::new();
+        for (pk, id, sk) in &plan.replaces {
+            by_pk
+                .entry(pk.as_str())
+                .or_default()
+                .push(rules::superseded_by(pk, id, sk));
+        }
+        let name = self.table_name(T);
+        for (pk, conds) in by_pk {
+            let b = self
+                .client
+                .query()
+                .table_name(name)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :env)")
+                .expression_attribute_values(":pk", convert::s(pk))
+                .expression_attribute_values(":env", convert::s(keys::sample_sk_prefix()))
+                .consistent_read(true);
+            let b = query::project_query(b, &[PK, SK, SAMPLE_ID]);
+            let stale = query::collect(Request::Query(b), name, &Cond::Or(conds), None).await?;
+            for item in stale {
+                let (pk, sk) =
+                    convert::item_key(&item).ok_or_else(|| DynamoBackend::corrupt_key(T))?;
+                ops.push(WriteOp::Delete(pk, sk));
+            }
+        }
+        if ops.len() == 1 {
+            if let Some(WriteOp::Put(item)) = ops.first() {
+                self.put(T, item).await?;
+                return Ok((samples, plan));
+            }
+        }
+        batch::write_with(&self.client, name, ops, self.batch_concurrency()).await?;
+        Ok((samples, plan))
+    }
+
     /// Keys of a partition's samples before `before_ms`.
     async fn keys_before(
         &self,
@@ -99,31 +153,15 @@ impl DynamoBackend {
 #[async_trait]
 impl SampleStore for DynamoBackend {
     async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
-        let sample = sample.into_sample(self.now_ms())?;
-        dictionaries::sync_if_due(self.codec(), self).await;
-        let item = sample.to_item(self.codec())?;
-        self.put(T, &item).await?;
-        Ok(sample)
+        let (mut saved, _) = self.save_batch(vec![sample]).await?;
+        Ok(saved.remove(0))
     }
 
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
-        let now = self.now_ms();
-        dictionaries::sync_if_due(self.codec(), self).await;
-        let mut keys = Vec::with_capacity(samples.len());
-        let mut ops = Vec::with_capacity(samples.len());
-        for s in samples {
-            let sample = s.into_sample(now)?;
-            ops.push(WriteOp::Put(sample.to_item(self.codec())?));
-            keys.push(sample.key());
+        if samples.is_empty() {
+            return Ok(Vec::new());
         }
-        batch::write_with(
-            &self.client,
-            self.table_name(T),
-            ops,
-            self.batch_concurrency(),
-        )
-        .await?;
-        Ok(keys)
+        Ok(self.save_batch(samples).await?.1.keys)
     }
 
     async fn get_sample(
@@ -171,35 +209,15 @@ impl SampleStore for DynamoBackend {
             .expression_attribute_values(":prefix", convert::s(prefix))
             .consistent_read(true);
         let include = q.conversation == Conversation::Include;
-        let mut items = if q.env.is_some() {
-            // One env: the sort key order is BY_MINER, so the limit applies while paging.
-            let b = b.scan_index_forward(!q.newest_first);
-            let b = if include {
-                b
-            } else {
-                query::project_query(b, &without_conversation())
-            };
-            query::collect(Request::Query(b), name, &Cond::True, q.limit).await?
+        // The sort key order is BY_MINER (with or without an env), so the
+        // limit applies while paging.
+        let b = b.scan_index_forward(!q.newest_first);
+        let b = if include {
+            b
         } else {
-            let b = query::project_query(b, &without_conversation());
-            let items = query::collect(Request::Query(b), name, &Cond::True, None).await?;
-            let mut pairs = items
-                .into_iter()
-                .map(|i| Ok((Sample::from_item(&i, None)?, i)))
-                .collect::<Result<Vec<_>>>()?;
-            pairs.sort_by(|a, b| BY_MINER.compare(&a.0, &b.0));
-            if q.newest_first {
-                pairs.reverse();
-            }
-            if let Some(l) = q.limit {
-                pairs.truncate(l);
-            }
-            let mut items: Vec<Item> = pairs.into_iter().map(|(_, i)| i).collect();
-            if include {
-                self.attach_conversations(&mut items).await?;
-            }
-            items
+            query::project_query(b, &without_conversation())
         };
+        let mut items = query::collect(Request::Query(b), name, &Cond::True, q.limit).await?;
         if q.env.is_some() && !include {
             items.iter_mut().for_each(|i| {
                 i.remove(CONVERSATION);

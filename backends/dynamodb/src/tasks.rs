@@ -6,7 +6,7 @@
 use affine_db_core::cond::Cond;
 use affine_db_core::rules::tasks as rules;
 use affine_db_core::schema::{PK, SK, STATUS_CREATED_INDEX};
-use affine_db_core::tables::tasks::BY_TASK_ID;
+use affine_db_core::tables::tasks::BY_MINER_NEWEST;
 use affine_db_core::{
     keys, ttl, Claim, Error, NewTask, PendingOrder, Result, Table, Task, TaskStatus, TaskStore,
 };
@@ -20,7 +20,8 @@ use crate::DynamoBackend;
 const T: Table = Table::TaskQueue;
 
 impl DynamoBackend {
-    /// Tasks of a partition that `filter` accepts, by task id, at most `limit`.
+    /// Tasks of a partition that `filter` accepts, in [`BY_MINER_NEWEST`],
+    /// at most `limit`.
     async fn partition_tasks(
         &self,
         pk: &str,
@@ -35,15 +36,17 @@ impl DynamoBackend {
             .key_condition_expression("pk = :pk AND begins_with(sk, :task)")
             .expression_attribute_values(":pk", convert::s(pk))
             .expression_attribute_values(":task", convert::s(keys::task_sk_prefix()))
-            .consistent_read(true);
-        // The sort key order is the task id order (BY_TASK_ID), so the
-        // limit applies while paging.
+            .consistent_read(true)
+            // The sort key order is the task id order; BY_MINER_NEWEST is
+            // it descending, so the query reads backwards and the limit
+            // applies while paging.
+            .scan_index_forward(!BY_MINER_NEWEST.fields[0].descending);
         let mut tasks = query::collect(Request::Query(b), name, filter, limit)
             .await?
             .iter()
             .map(Task::from_item)
             .collect::<Result<Vec<_>>>()?;
-        BY_TASK_ID.sort(&mut tasks, false);
+        BY_MINER_NEWEST.sort(&mut tasks, false);
         Ok(tasks)
     }
 

@@ -25,7 +25,7 @@ use affine_db_core::{Error, Result};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for a lock held by another connection.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -623,7 +623,9 @@ pub(crate) fn create_table_sql(table: Table) -> String {
 
 /// The declared indexes of `table`, by name with their columns: its
 /// DynamoDB indexes (same names), one ordering a miner's samples by time,
-/// and one on the TTL attribute for purges.
+/// one finding a sample by id within its partition (the re-save rule: a
+/// given `sample_id` replaces the stored sample with that id), and one on
+/// the TTL attribute for purges.
 pub(crate) fn declared_indexes(table: Table) -> Vec<(String, Vec<&'static str>)> {
     let def = table.def();
     let mut out: Vec<(String, Vec<&'static str>)> = def
@@ -637,6 +639,10 @@ pub(crate) fn declared_indexes(table: Table) -> Vec<(String, Vec<&'static str>)>
         out.push((
             "sample_results-miner-time-index".to_string(),
             vec!["pk", "timestamp", "env", "sample_id"],
+        ));
+        out.push((
+            "sample_results-id-index".to_string(),
+            vec!["pk", "sample_id"],
         ));
     }
     if let Some(ttl) = def.ttl {
@@ -727,6 +733,9 @@ fn migrate_step(conn: &Connection, from: i64) -> Result<()> {
         // 1 → 2: system_config gets the exact JSON text of dict and list
         // values (`param_value_json`); a file created at 0 already has it.
         1 => add_column_if_missing(conn, Table::SystemConfig, EXACT_JSON_ATTR),
+        // 2 → 3: samples found by id within their partition (re-saves);
+        // `create_tables` makes the index, and any table a damaged file lacks.
+        2 => create_tables(conn),
         v => Err(Error::backend(format!(
             "sqlite: no migration from schema version {v}"
         ))),

@@ -26,38 +26,52 @@ fn cols(conversation: Conversation) -> Cols {
     }
 }
 
-#[async_trait]
-impl SampleStore for SqliteBackend {
-    async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
-        let sample = sample.into_sample(self.now_ms())?;
-        dictionaries::sync_if_due(&self.codec, self).await;
-        let row = row::to_row(T, &sample.to_item(&self.codec)?)?;
-        self.db.write_tx(move |tx| row::put_row(tx, T, row)).await?;
-        Ok(sample)
-    }
-
-    async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
+impl SqliteBackend {
+    /// Validates every sample, then in one transaction deletes the samples
+    /// the re-save rule supersedes and writes the rest. Returns the
+    /// validated samples (input order) and the plan carried out.
+    async fn save_batch(&self, samples: Vec<NewSample>) -> Result<(Vec<Sample>, rules::SavePlan)> {
         let now_ms = self.now_ms();
         dictionaries::sync_if_due(&self.codec, self).await;
-        let mut keys = Vec::with_capacity(samples.len());
-        let mut rows = Vec::with_capacity(samples.len());
-        for s in samples {
-            let sample = s.into_sample(now_ms)?;
-            rows.push(row::to_row(T, &sample.to_item(&self.codec)?)?);
-            keys.push(sample.key());
-        }
-        if rows.is_empty() {
-            return Ok(keys);
-        }
+        let given: Vec<bool> = samples.iter().map(|s| s.sample_id.is_some()).collect();
+        let samples = samples
+            .into_iter()
+            .map(|s| s.into_sample(now_ms))
+            .collect::<Result<Vec<_>>>()?;
+        let plan = rules::plan_saves(&samples, &given);
+        let rows = plan
+            .write
+            .iter()
+            .map(|&i| row::to_row(T, &samples[i].to_item(&self.codec)?))
+            .collect::<Result<Vec<_>>>()?;
+        let replaces = plan.replaces.clone();
         self.db
             .write_tx(move |tx| {
+                for (pk, id, sk) in &replaces {
+                    row::delete_where(tx, T, &rules::superseded_by(pk, id, sk))?;
+                }
                 for r in rows {
                     row::put_row(tx, T, r)?;
                 }
                 Ok(())
             })
             .await?;
-        Ok(keys)
+        Ok((samples, plan))
+    }
+}
+
+#[async_trait]
+impl SampleStore for SqliteBackend {
+    async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
+        let (mut saved, _) = self.save_batch(vec![sample]).await?;
+        Ok(saved.remove(0))
+    }
+
+    async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
+        if samples.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.save_batch(samples).await?.1.keys)
     }
 
     async fn get_sample(

@@ -8,7 +8,7 @@ use affine_db_core::rules::tasks as rules;
 use affine_db_core::schema::Table;
 use affine_db_core::schema::PK;
 use affine_db_core::tables::tasks::{
-    Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore, BY_TASK_ID,
+    Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore, BY_MINER_NEWEST,
 };
 use affine_db_core::{Error, Item, Result};
 use async_trait::async_trait;
@@ -125,7 +125,7 @@ impl TaskStore for SqliteBackend {
     ) -> Result<Vec<Task>> {
         let pk = rules::partition(miner_hotkey, model_revision)?;
         let filter = rules::of_partition(&pk, status, self.now_s());
-        let order = order_by(&BY_TASK_ID, false);
+        let order = order_by(&BY_MINER_NEWEST, false);
         self.db
             .read(move |tx| {
                 tasks(row::select(

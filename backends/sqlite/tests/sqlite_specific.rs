@@ -70,7 +70,7 @@ async fn file_database_is_wal_with_the_current_schema_version() {
     let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
     assert_eq!(db.journal_mode().await.unwrap().to_ascii_lowercase(), "wal");
     assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(db.describe(), format!("sqlite://{}", f.path.display()));
     let caps = db.capabilities();
     assert_eq!(caps.name, "sqlite");
@@ -334,6 +334,7 @@ async fn columns_are_named_like_the_attributes() {
         "latest-block-index",
         "task_queue-ttl-index",
         "sample_results-miner-time-index",
+        "sample_results-id-index",
     ] {
         assert!(
             indexes.iter().any(|i| i == ix),
@@ -784,4 +785,52 @@ async fn damaged_rows_scan_whole_and_round_trip_raw() {
         .unwrap();
     back.sort_by_key(|i| format!("{:?}", i.get("param_name")));
     assert_eq!(back, writable);
+}
+
+/// A version-1 file (before the re-save index) is migrated to the current
+/// version on open: `sample_results-id-index` is created, rows are kept.
+#[tokio::test]
+async fn a_version_one_file_gains_the_sample_id_index() {
+    let f = file_db();
+    let key = {
+        let store = open_store(&f.path, f.clock.clone()).await.unwrap();
+        let saved = store
+            .samples
+            .save_sample(affine_db_core::NewSample {
+                sample_id: Some("id".into()),
+                timestamp: Some(10),
+                miner_hotkey: "hk".into(),
+                model_revision: "rev".into(),
+                env: "sat".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        saved.key()
+    };
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute_batch("DROP INDEX \"sample_results-id-index\"; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
+    assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
+    drop(db);
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'sample_results-id-index'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let store = open_store(&f.path, f.clock.clone()).await.unwrap();
+    let got = store
+        .samples
+        .get_sample(&key, affine_db_core::Conversation::Skip)
+        .await
+        .unwrap();
+    assert!(got.is_some());
 }

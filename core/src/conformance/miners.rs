@@ -67,6 +67,21 @@ pub async fn save_metadata_creates_a_fresh_record(h: Harness) {
             .chutes_status,
         ChutesStatus::Unknown
     );
+    // Without a first commit block, the last one is the first (as the original).
+    let m3 = h
+        .store
+        .miners
+        .save_metadata(MinerInfo {
+            first_commit_block: None,
+            last_commit_block: Some(300),
+            ..miner("hk3", "h")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (m3.first_commit_block, m3.last_commit_block),
+        (Some(300), Some(300))
+    );
 }
 register!(save_metadata_creates_a_fresh_record);
 

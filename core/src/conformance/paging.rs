@@ -11,12 +11,12 @@ use crate::tables::samples::{miner_order, Conversation, MinerSamplesQuery, NewSa
 use crate::tables::tasks::PendingOrder;
 use crate::tables::tasks::TaskStatus;
 
-/// 150 tasks of which only the last 10 are running: a status filter with
-/// limit 5 returns exactly the first 5 running ones; pending listings page
-/// through all 140.
+/// 150 tasks of which only the first 10 are running: a status filter with
+/// limit 5 returns exactly the newest 5 running ones (after paging past the
+/// 140 newer pending ones); pending listings page through all 140.
 pub async fn task_status_filter_pages_past_non_matching_items(h: Harness) {
     let made = create_tasks(&h, "hk", "rev", 150).await;
-    for t in &made[140..] {
+    for t in &made[..10] {
         h.store
             .tasks
             .start_task("hk", "rev", &t.task_id)
@@ -30,7 +30,11 @@ pub async fn task_status_filter_pages_past_non_matching_items(h: Harness) {
         .await
         .unwrap();
     let ids: Vec<&str> = running.iter().map(|t| t.task_id.as_str()).collect();
-    let want: Vec<&str> = made[140..145].iter().map(|t| t.task_id.as_str()).collect();
+    let want: Vec<&str> = made[5..10]
+        .iter()
+        .rev()
+        .map(|t| t.task_id.as_str())
+        .collect();
     assert_eq!(ids, want);
     let pending = h
         .store
@@ -40,10 +44,10 @@ pub async fn task_status_filter_pages_past_non_matching_items(h: Harness) {
         .unwrap();
     assert_eq!(pending.len(), 140);
     assert_eq!(
-        pending[0].task_id, made[0].task_id,
+        pending[0].task_id, made[10].task_id,
         "same priority: oldest first"
     );
-    assert_eq!(pending[139].task_id, made[139].task_id);
+    assert_eq!(pending[139].task_id, made[149].task_id);
     assert_eq!(
         h.store
             .tasks
@@ -96,8 +100,9 @@ pub async fn sample_queries_page_past_one_megabyte(h: Harness) {
         .await
         .unwrap();
     assert_eq!(newest.len(), 170);
-    assert_eq!(newest[0].sample_id, "id179");
-    assert_eq!(newest[169].sample_id, "id010");
+    // Sort key order: env ("bulk" < "rare"), then time; reversed.
+    assert_eq!(newest[0].sample_id, "id162");
+    assert_eq!(newest[169].sample_id, "id011");
     assert!(newest.windows(2).all(|w| miner_order(&w[0], &w[1]).is_gt()));
     assert!(newest.iter().all(|s| s.conversation.is_some()));
     let rare = h

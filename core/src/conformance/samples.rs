@@ -305,8 +305,9 @@ fn miner_fixture() -> Vec<NewSample> {
     ]
 }
 
-/// `get_samples_by_miner` orders by `miner_order` across envs (oldest
-/// first, or newest first when asked) and only returns that miner and revision.
+/// `get_samples_by_miner` orders by `miner_order` across envs (the sort key
+/// order: env, then oldest first; reversed when asked) and only returns that
+/// miner and revision.
 pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
     h.store.samples.save_samples(miner_fixture()).await.unwrap();
     let oldest = h
@@ -315,7 +316,8 @@ pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
         .get_samples_by_miner("hk", "rev", &query(None, None, false))
         .await
         .unwrap();
-    assert_eq!(ids(&oldest), ["b", "f", "d", "c", "e", "a", "g"]);
+    // The sort key order, as the original's query: env, then time, then id.
+    assert_eq!(ids(&oldest), ["b", "e", "g", "d", "f", "c", "a"]);
     let mut sorted = oldest.clone();
     sorted.sort_by(miner_order);
     assert_eq!(sorted, oldest);
@@ -325,7 +327,7 @@ pub async fn samples_by_miner_are_ordered_across_envs(h: Harness) {
         .get_samples_by_miner("hk", "rev", &query(None, None, true))
         .await
         .unwrap();
-    assert_eq!(ids(&newest), ["g", "a", "e", "c", "d", "f", "b"]);
+    assert_eq!(ids(&newest), ["a", "c", "f", "d", "g", "e", "b"]);
     assert!(newest.iter().all(|s| s.conversation.is_some()));
     let none = h
         .store
@@ -361,7 +363,7 @@ pub async fn samples_by_miner_env_filter_before_limit(h: Harness) {
         .get_samples_by_miner("hk", "rev", &query(None, Some(3), true))
         .await
         .unwrap();
-    assert_eq!(ids(&newest3), ["g", "a", "e"]);
+    assert_eq!(ids(&newest3), ["a", "c", "f"]);
     let skip = h
         .store
         .samples
@@ -614,3 +616,128 @@ pub async fn list_sample_owners_sorted_and_distinct(h: Harness) {
     assert_eq!(owners, vec![expected[0].clone(), expected[2].clone()]);
 }
 register!(list_sample_owners_sorted_and_distinct);
+
+/// The re-save rule: a save whose given `sample_id` is already stored for
+/// that miner and revision replaces it (whatever its env and timestamp), so
+/// a retry with `timestamp: None` keeps one row; the same id of another
+/// revision or miner is another sample; without an id every save is new.
+pub async fn resave_with_the_same_id_keeps_one_row(h: Harness) {
+    let all = |h: &Harness, hk: &'static str, rev: &'static str| {
+        let store = h.store.clone();
+        async move {
+            store
+                .samples
+                .get_samples_by_miner(hk, rev, &query(None, None, false))
+                .await
+                .unwrap()
+        }
+    };
+    let retry = |env: &str, score: f64| NewSample {
+        timestamp: None,
+        score,
+        ..sample_with_id("hk", "rev", env, 0, "sig-1")
+    };
+    let first = h
+        .store
+        .samples
+        .save_sample(retry("sat", 0.1))
+        .await
+        .unwrap();
+    h.clock.advance_ms(5);
+    let second = h
+        .store
+        .samples
+        .save_sample(retry("sat", 0.2))
+        .await
+        .unwrap();
+    assert_ne!(first.key(), second.key());
+    h.clock.advance_ms(5);
+    let third = h
+        .store
+        .samples
+        .save_sample(retry("abd", 0.3))
+        .await
+        .unwrap();
+    let rows = all(&h, "hk", "rev").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].key(), third.key());
+    assert_eq!(rows[0].score, 0.3);
+    for old in [first.key(), second.key()] {
+        let got = h
+            .store
+            .samples
+            .get_sample(&old, Conversation::Skip)
+            .await
+            .unwrap();
+        assert!(got.is_none(), "{old:?}");
+    }
+    // Another revision and another miner with the same id are other samples.
+    let other_rev = NewSample {
+        model_revision: "rev2".into(),
+        ..retry("sat", 0.4)
+    };
+    let other_miner = NewSample {
+        miner_hotkey: "hk2".into(),
+        ..retry("sat", 0.5)
+    };
+    h.store.samples.save_sample(other_rev).await.unwrap();
+    h.store.samples.save_sample(other_miner).await.unwrap();
+    assert_eq!(all(&h, "hk", "rev").await.len(), 1);
+    assert_eq!(all(&h, "hk", "rev2").await.len(), 1);
+    assert_eq!(all(&h, "hk2", "rev").await.len(), 1);
+    // Without an id, a retry is a new sample.
+    let no_id = || NewSample {
+        sample_id: None,
+        timestamp: None,
+        ..sample("hk3", "rev", "sat", 0)
+    };
+    h.store.samples.save_sample(no_id()).await.unwrap();
+    h.store.samples.save_sample(no_id()).await.unwrap();
+    assert_eq!(all(&h, "hk3", "rev").await.len(), 2);
+}
+register!(resave_with_the_same_id_keeps_one_row);
+
+/// `save_samples` follows the re-save rule: a batch replaces the stored
+/// samples with its given ids, and of two with the same id in one batch the
+/// last wins (both slots of the returned keys name it).
+pub async fn save_samples_resaves_by_id(h: Harness) {
+    let stored = h
+        .store
+        .samples
+        .save_sample(sample_with_id("hk", "rev", "sat", 100, "a"))
+        .await
+        .unwrap();
+    let mut last_b = sample_with_id("hk", "rev", "ded", 300, "b");
+    last_b.score = 0.75;
+    let batch = vec![
+        sample_with_id("hk", "rev", "abd", 200, "a"),
+        sample_with_id("hk", "rev", "sat", 250, "b"),
+        last_b,
+        sample("hk", "rev", "sat", 400),
+    ];
+    let keys = h.store.samples.save_samples(batch).await.unwrap();
+    assert_eq!(keys.len(), 4);
+    assert_eq!((keys[0].env.as_str(), keys[0].timestamp), ("abd", 200));
+    assert_eq!(keys[1], keys[2]);
+    assert_eq!((keys[2].env.as_str(), keys[2].timestamp), ("ded", 300));
+    let rows = h
+        .store
+        .samples
+        .get_samples_by_miner("hk", "rev", &query(None, None, false))
+        .await
+        .unwrap();
+    let mut got: Vec<SampleKey> = rows.iter().map(Sample::key).collect();
+    got.sort();
+    let mut want = vec![keys[0].clone(), keys[2].clone(), keys[3].clone()];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(rows.iter().any(|s| s.sample_id == "b" && s.score == 0.75));
+    let old = h
+        .store
+        .samples
+        .get_sample(&stored.key(), Conversation::Skip)
+        .await
+        .unwrap();
+    assert!(old.is_none());
+}
+register!(save_samples_resaves_by_id);

@@ -482,8 +482,15 @@ pub async fn fail_task_records_the_failure(h: Harness) {
 }
 register!(fail_task_records_the_failure);
 
-/// `get_tasks_by_miner` orders by `task_id` and applies the status filter
-/// before the limit (5 pending then 5 running: running, limit 3 → 3 running).
+fn newest_first(tasks: &[Task]) -> Vec<String> {
+    let mut ids = task_ids(tasks);
+    ids.reverse();
+    ids
+}
+
+/// `get_tasks_by_miner` orders newest first (as the original) and applies
+/// the status filter before the limit (5 pending then 5 running: pending,
+/// limit 3 → the 3 newest pending).
 pub async fn tasks_by_miner_status_filter_before_limit(h: Harness) {
     let made = create_tasks(&h, "hk", "rev", 10).await;
     create_tasks(&h, "hk", "rev2", 3).await;
@@ -497,10 +504,10 @@ pub async fn tasks_by_miner_status_filter_before_limit(h: Harness) {
     let running = h
         .store
         .tasks
-        .get_tasks_by_miner("hk", "rev", Some(TaskStatus::Running), Some(3))
+        .get_tasks_by_miner("hk", "rev", Some(TaskStatus::Running), None)
         .await
         .unwrap();
-    assert_eq!(task_ids(&running), task_ids(&made[5..8]));
+    assert_eq!(task_ids(&running), newest_first(&made[5..]));
     assert!(running.iter().all(|t| t.status == TaskStatus::Running));
     let pending = h
         .store
@@ -508,21 +515,35 @@ pub async fn tasks_by_miner_status_filter_before_limit(h: Harness) {
         .get_tasks_by_miner("hk", "rev", Some(TaskStatus::Pending), None)
         .await
         .unwrap();
-    assert_eq!(task_ids(&pending), task_ids(&made[..5]));
+    assert_eq!(task_ids(&pending), newest_first(&made[..5]));
+    let pending3 = h
+        .store
+        .tasks
+        .get_tasks_by_miner("hk", "rev", Some(TaskStatus::Pending), Some(3))
+        .await
+        .unwrap();
+    assert_eq!(task_ids(&pending3), newest_first(&made[2..5]));
     let first3 = h
         .store
         .tasks
         .get_tasks_by_miner("hk", "rev", None, Some(3))
         .await
         .unwrap();
-    assert_eq!(task_ids(&first3), task_ids(&made[..3]));
+    assert_eq!(task_ids(&first3), newest_first(&made[7..]));
     let all = h
         .store
         .tasks
         .get_tasks_by_miner("hk", "rev", None, None)
         .await
         .unwrap();
-    assert_eq!(task_ids(&all), task_ids(&made));
+    assert_eq!(task_ids(&all), newest_first(&made));
+    let latest = h
+        .store
+        .tasks
+        .get_tasks_by_miner("hk", "rev", None, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(task_ids(&latest), newest_first(&made[9..]));
     let failed = h
         .store
         .tasks

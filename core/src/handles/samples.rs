@@ -32,6 +32,36 @@ fn select(conversation: Conversation) -> Result<Select> {
 }
 
 impl Tables {
+    /// Validates and encodes every sample (nothing written when one is
+    /// invalid), writes what the re-save rule keeps ([`rules::plan_saves`]),
+    /// then deletes the samples it supersedes ([`rules::superseded_by`]):
+    /// a fault between the two leaves a duplicate, never a lost sample.
+    async fn save_batch(&self, samples: Vec<NewSample>) -> Result<(Vec<Sample>, rules::SavePlan)> {
+        let now_ms = self.now_ms();
+        dictionaries::sync_if_due(&self.codec, self).await;
+        let given: Vec<bool> = samples.iter().map(|s| s.sample_id.is_some()).collect();
+        let samples = samples
+            .into_iter()
+            .map(|s| s.into_sample(now_ms))
+            .collect::<Result<Vec<_>>>()?;
+        let plan = rules::plan_saves(&samples, &given);
+        let mut items = Vec::with_capacity(plan.write.len());
+        for &i in &plan.write {
+            let item = samples[i].to_item(&self.codec)?;
+            crate::driver::check_put(T, &item)?;
+            items.push(item);
+        }
+        self.put_all(T, items).await?;
+        for (pk, id, sk) in &plan.replaces {
+            let q = Query::new(
+                Target::Partition(pk.clone()),
+                rules::superseded_by(pk, id, sk),
+            );
+            self.driver.delete_where(T, q).await?;
+        }
+        Ok((samples, plan))
+    }
+
     async fn decode(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
         dictionaries::decode_samples(&self.codec, self, items, conversation).await
     }
@@ -58,26 +88,15 @@ impl Tables {
 #[async_trait]
 impl SampleStore for Tables {
     async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
-        let sample = sample.into_sample(self.now_ms())?;
-        dictionaries::sync_if_due(&self.codec, self).await;
-        self.driver.put(T, sample.to_item(&self.codec)?).await?;
-        Ok(sample)
+        let (mut saved, _) = self.save_batch(vec![sample]).await?;
+        Ok(saved.remove(0))
     }
 
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
-        let now_ms = self.now_ms();
-        dictionaries::sync_if_due(&self.codec, self).await;
-        let mut keys = Vec::with_capacity(samples.len());
-        let mut items = Vec::with_capacity(samples.len());
-        for s in samples {
-            let sample = s.into_sample(now_ms)?;
-            let item = sample.to_item(&self.codec)?;
-            crate::driver::check_put(T, &item)?;
-            items.push(item);
-            keys.push(sample.key());
+        if samples.is_empty() {
+            return Ok(Vec::new());
         }
-        self.put_all(T, items).await?;
-        Ok(keys)
+        Ok(self.save_batch(samples).await?.1.keys)
     }
 
     async fn get_sample(

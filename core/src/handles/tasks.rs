@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::item::{Attr, Item};
 use crate::rules::tasks as rules;
 use crate::schema::{Table, STATUS_CREATED_INDEX};
-use crate::tables::tasks::{Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore, BY_TASK_ID};
+use crate::tables::tasks::{
+    Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore, BY_MINER_NEWEST,
+};
 
 const T: Table = Table::TaskQueue;
 
@@ -111,7 +113,7 @@ impl TaskStore for Tables {
         let pk = rules::partition(miner_hotkey, model_revision)?;
         let filter = rules::of_partition(&pk, status, self.now_s());
         let q = Query::new(Target::Partition(pk), filter)
-            .ordered(&BY_TASK_ID, false)
+            .ordered(&BY_MINER_NEWEST, false)
             .limit(limit);
         tasks(self.items(T, q).await?)
     }

@@ -35,7 +35,8 @@ fn unconditional(_: Option<&Item>) -> Result<MinerMetadata> {
 
 /// Saving `info` at `now_s`: metadata from `info`, statistics and pause
 /// state kept from the stored record (zero and unpaused for a new miner),
-/// the earliest `first_commit_block` of both, `chutes_last_checked` now
+/// the earliest `first_commit_block` of both (`first_commit_block` defaults
+/// to `last_commit_block`, as the original's), `chutes_last_checked` now
 /// unless given, `updated_at` now.
 pub fn save(info: MinerInfo, now_s: i64) -> Result<Rule<MinerMetadata>> {
     info.validate()?;
@@ -76,7 +77,7 @@ pub fn save(info: MinerInfo, now_s: i64) -> Result<Rule<MinerMetadata>> {
         ("consecutive_errors", Action::SetIfAbsent(Attr::int(0))),
     ];
     let mut rule = Rule::new(T, pk, sk, unconditional);
-    if let Some(first) = info.first_commit_block {
+    if let Some(first) = info.first_commit_block.or(info.last_commit_block) {
         // Earlier than what is stored (or nothing stored): take it.
         let mut earlier = base.clone();
         earlier.push(("first_commit_block", Action::Set(Attr::int(first))));

@@ -1,10 +1,13 @@
-//! `sample_results` filters: the inclusive time range of reads by env and
-//! the cut-off of deletes by time.
+//! `sample_results` filters: the inclusive time range of reads by env, the
+//! cut-off of deletes by time, and the re-save rule (a given `sample_id`
+//! replaces the stored sample with that id).
 
 use crate::cond::{CmpOp, Cond};
 use crate::error::Result;
 use crate::keys;
-use crate::schema::PK;
+use crate::schema::{PK, SK};
+use crate::tables::samples::{Sample, SampleKey};
+use std::collections::HashMap;
 
 /// Samples of `env` with `start_ms <= timestamp <= end_ms` (both ends
 /// inclusive).
@@ -38,4 +41,61 @@ pub fn of_owner(pk: &str, env: Option<&str>) -> Cond {
         Some(e) => c.and(Cond::eq_s("env", e)),
         None => c,
     }
+}
+
+/// The stored samples a save of `key` supersedes: the re-save rule. A save
+/// whose `sample_id` was given replaces every sample of the same partition
+/// (miner and revision) with that id, whatever its env and timestamp, so a
+/// retry with the same id never leaves a second row (DESIGN §3). The row
+/// under `key` itself is not matched: the save overwrites it.
+pub fn superseded_by(pk: &str, sample_id: &str, sk: &str) -> Cond {
+    Cond::eq_s(PK, pk)
+        .and(Cond::eq_s("sample_id", sample_id))
+        .and(Cond::eq_s(SK, sk).not())
+}
+
+/// A batch of saves after the re-save rule ([`plan_saves`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavePlan {
+    /// Indexes into the batch of the samples to write: all but those a later
+    /// sample of the same batch with the same partition and given id replaces.
+    pub write: Vec<usize>,
+    /// For every sample of the batch (input order), the key it ends up under.
+    pub keys: Vec<SampleKey>,
+    /// The written samples whose id was given, as (pk, sample_id, sk): what
+    /// [`superseded_by`] must delete beside the write.
+    pub replaces: Vec<(String, String, String)>,
+}
+
+/// Applies the re-save rule to a validated batch: `given_id[i]` says whether
+/// the caller chose sample `i`'s id (a fresh UUID can match nothing). Of
+/// samples with the same partition and given id, the last one wins.
+pub fn plan_saves(samples: &[Sample], given_id: &[bool]) -> SavePlan {
+    let mut last: HashMap<(String, &str), usize> = HashMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        if given_id.get(i).copied().unwrap_or(false) {
+            last.insert((s.key().pk(), s.sample_id.as_str()), i);
+        }
+    }
+    let mut plan = SavePlan {
+        write: Vec::with_capacity(samples.len()),
+        keys: Vec::with_capacity(samples.len()),
+        replaces: Vec::new(),
+    };
+    for (i, s) in samples.iter().enumerate() {
+        let key = s.key();
+        if !given_id.get(i).copied().unwrap_or(false) {
+            plan.write.push(i);
+            plan.keys.push(key);
+            continue;
+        }
+        let winner = last[&(key.pk(), s.sample_id.as_str())];
+        plan.keys.push(samples[winner].key());
+        if winner == i {
+            plan.replaces
+                .push((key.pk(), s.sample_id.clone(), key.sk()));
+            plan.write.push(i);
+        }
+    }
+    plan
 }

@@ -83,7 +83,8 @@ pub struct MinerInfo {
     pub chutes_last_checked: Option<i64>,
     /// Block of the latest commit.
     pub last_commit_block: Option<i64>,
-    /// Block of the first commit (the earliest ever given is kept).
+    /// Block of the first commit; `last_commit_block` when `None` (as the
+    /// original). The earliest ever given is kept.
     pub first_commit_block: Option<i64>,
 }
 

@@ -18,7 +18,10 @@ const TABLE: &str = "sample_results";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct NewSample {
     /// Sample id; a fresh UUID when `None`. Give one (for example derived
-    /// from a signature) to make re-saving idempotent.
+    /// from a signature) to make re-saving idempotent: a save with an id
+    /// already stored for the same miner and revision replaces that sample
+    /// (whatever its env and timestamp), so retries keep one row
+    /// ([`crate::rules::samples::plan_saves`]).
     pub sample_id: Option<String>,
     /// Milliseconds since the epoch; now when `None`.
     pub timestamp: Option<i64>,
@@ -289,15 +292,15 @@ const TIMESTAMP: Field<Sample> = Field {
     descending: false,
     get: |s| Key::Int(s.timestamp),
 };
-const ENV: Field<Sample> = Field {
-    attr: "env",
-    descending: false,
-    get: |s| Key::str(&s.env),
-};
 const SAMPLE_ID: Field<Sample> = Field {
     attr: "sample_id",
     descending: false,
     get: |s| Key::str(&s.sample_id),
+};
+const SORT_KEY: Field<Sample> = Field {
+    attr: SK,
+    descending: false,
+    get: |s| Key::Str(std::borrow::Cow::Owned(s.key().sk())),
 };
 const MINER_HOTKEY: Field<Sample> = Field {
     attr: "miner_hotkey",
@@ -310,10 +313,11 @@ const MODEL_REVISION: Field<Sample> = Field {
     get: |s| Key::str(&s.model_revision),
 };
 
-/// The order of [`SampleStore::get_samples_by_miner`]: by timestamp, then
-/// env, then sample id (reversed for newest first).
+/// The order of [`SampleStore::get_samples_by_miner`]: the sort key order
+/// (env, then timestamp, then sample id; reversed for newest first), as the
+/// original's partition query, with or without an env filter.
 pub static BY_MINER: Order<Sample> = Order {
-    fields: &[TIMESTAMP, ENV, SAMPLE_ID],
+    fields: &[SORT_KEY],
 };
 
 /// The order of [`SampleStore::get_samples_by_env`]: by timestamp, then
@@ -335,13 +339,16 @@ pub fn env_order(a: &Sample, b: &Sample) -> std::cmp::Ordering {
 /// Storage of evaluated samples.
 #[async_trait]
 pub trait SampleStore: Send + Sync {
-    /// Saves one sample (an existing sample with the same key is replaced)
-    /// and returns what was stored.
+    /// Saves one sample and returns what was stored. An existing sample with
+    /// the same key is replaced, and so is one of the same miner and revision
+    /// with the same given `sample_id` (the re-save rule).
     async fn save_sample(&self, sample: NewSample) -> Result<Sample>;
 
     /// Saves many samples in batches. Every sample is validated before
-    /// anything is written: one bad sample writes nothing. Returns the keys
-    /// in input order.
+    /// anything is written: one bad sample writes nothing. The re-save rule
+    /// holds as in `save_sample`; of samples in the batch with the same
+    /// partition and given id the last wins. Returns the keys in input order
+    /// (a replaced sample's slot holds the key of the one that won).
     async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>>;
 
     /// One sample by key.

@@ -303,8 +303,21 @@ pub static BY_AGE: Order<Task> = Order {
     fields: &[CREATED_AT, TASK_ID, MINER_HOTKEY, MODEL_REVISION],
 };
 
-/// The order of [`TaskStore::get_tasks_by_miner`]: by `task_id` (creation).
+const TASK_ID_DESC: Field<Task> = Field {
+    attr: "task_id",
+    descending: true,
+    get: |t| Key::str(&t.task_id),
+};
+
+/// By `task_id` (creation order), oldest first.
 pub static BY_TASK_ID: Order<Task> = Order { fields: &[TASK_ID] };
+
+/// The order of [`TaskStore::get_tasks_by_miner`]: newest first (`task_id`
+/// descending), as the original's partition query read backwards, so
+/// `limit=1` is the latest task.
+pub static BY_MINER_NEWEST: Order<Task> = Order {
+    fields: &[TASK_ID_DESC],
+};
 
 /// [`PendingOrder::Priority`] as a comparator.
 pub fn pending_order(a: &Task, b: &Task) -> std::cmp::Ordering {
@@ -373,8 +386,8 @@ pub trait TaskStore: Send + Sync {
         error: &str,
     ) -> Result<Task>;
 
-    /// Live tasks of one miner and revision, by `task_id` (creation order),
-    /// status filter applied before the limit.
+    /// Live tasks of one miner and revision, newest first
+    /// ([`BY_MINER_NEWEST`]), status filter applied before the limit.
     async fn get_tasks_by_miner(
         &self,
         miner_hotkey: &str,

@@ -1,7 +1,6 @@
 //! `SystemConfigDAO`: dynamic parameters with versions.
 
-use affine_db::item::check_item_size;
-use affine_db::tables::config::validate_param;
+use affine_db::tables::config::validate_set;
 use affine_db::{ConfigParam, Error, ParamType, ParamValue, Result};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -72,23 +71,6 @@ fn param_value(ty: ParamType, value: &Bound<'_, PyAny>) -> Result<ParamValue> {
     Ok(v)
 }
 
-/// Rejects a parameter whose item would exceed the 400 KB item limit,
-/// before anything is written (the item is measured with the largest
-/// `version` and `updated_at` it could carry).
-fn check_size(name: &str, value: &ParamValue, description: &str, updated_by: &str) -> Result<()> {
-    let item = ConfigParam {
-        param_name: name.to_string(),
-        param_value: value.clone(),
-        param_type: value.param_type(),
-        description: description.to_string(),
-        updated_at: i64::MAX,
-        updated_by: updated_by.to_string(),
-        version: i64::MAX,
-    }
-    .to_item();
-    check_item_size(&format!("config parameter {name}"), &item)
-}
-
 fn param(p: Option<ConfigParam>) -> Result<Option<Json>> {
     p.map(|p| Json::of(&p)).transpose()
 }
@@ -137,10 +119,9 @@ impl SystemConfigDAO {
         let store = store()?;
         let ty: ParamType = check(py, param_type.parse())?;
         let value = check(py, self::param_value(ty, param_value))?;
-        check(py, validate_param(&param_name, &value))?;
         check(
             py,
-            check_size(&param_name, &value, &description, &updated_by),
+            validate_set(&param_name, &value, &description, &updated_by),
         )?;
         run(py, async move {
             Json::of(

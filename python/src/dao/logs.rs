@@ -96,7 +96,9 @@ impl ExecutionLogsDAO {
         })
     }
 
-    /// The miner's newest failed logs, newest first, at most `limit`.
+    /// The miner's newest failed logs, newest first, at most `limit`, each
+    /// with the original's five keys: `timestamp`, `env`, `error_type`,
+    /// `error_message`, `task_id`.
     #[pyo3(signature = (miner_hotkey, limit=10))]
     fn get_error_summary<'py>(
         &self,
@@ -107,18 +109,31 @@ impl ExecutionLogsDAO {
         let store = store()?;
         let limit = check(py, self::limit("limit", Some(limit)))?.unwrap_or_default();
         run(py, async move {
-            Json::of(
-                &store
-                    .logs
-                    .get_recent_logs(&miner_hotkey, limit, Some(LogStatus::Failed))
-                    .await?,
-            )
+            let logs = store
+                .logs
+                .get_recent_logs(&miner_hotkey, limit, Some(LogStatus::Failed))
+                .await?;
+            let summary: Vec<serde_json::Value> = logs
+                .iter()
+                .map(|l| {
+                    json!({
+                        "timestamp": l.timestamp,
+                        "env": l.env,
+                        "error_type": l.error_type,
+                        "error_message": l.error_message,
+                        "task_id": l.task_id,
+                    })
+                })
+                .collect();
+            Ok(Json(serde_json::Value::Array(summary)))
         })
     }
 
-    /// Statistics of the miner's logs of the last `time_window_seconds`:
-    /// `total_executions`, `success_count`, `failed_count`, `success_rate`
-    /// (0.0 without logs), `avg_execution_time_ms` (0.0 without logs),
+    /// Statistics of the miner's logs of the last `time_window_seconds`, the
+    /// original's keys and types: `total_executions`, `success_count`,
+    /// `failure_count`, `avg_execution_time_ms` (an int, the mean rounded
+    /// down; 0 without logs); and additions: `failed_count` (= `failure_count`),
+    /// `success_rate` (0.0 without logs),
     /// `by_env` (env → `{total, success, failed}`) and `time_window_seconds`.
     #[pyo3(signature = (miner_hotkey, time_window_seconds=3600))]
     fn get_execution_stats<'py>(
@@ -142,9 +157,10 @@ impl ExecutionLogsDAO {
             Ok(Json(json!({
                 "total_executions": total,
                 "success_count": stats.counts.success,
+                "failure_count": stats.counts.failed,
                 "failed_count": stats.counts.failed,
                 "success_rate": rate,
-                "avg_execution_time_ms": stats.avg_execution_time_ms.unwrap_or(0.0),
+                "avg_execution_time_ms": stats.avg_execution_time_ms.map_or(0, |m| m.floor() as i64),
                 "by_env": Json::of(&stats.by_env)?.0,
                 "time_window_seconds": time_window_seconds,
             })))

@@ -1,6 +1,7 @@
 //! `DataRetentionDAO`: what cleanup may delete.
 
 use affine_db::rules;
+use affine_db::tables::retention::DEFAULT_RETENTION_DAYS;
 use pyo3::prelude::*;
 
 use crate::client::{run, store};
@@ -17,18 +18,21 @@ impl DataRetentionDAO {
         DataRetentionDAO
     }
 
-    /// Sets a miner's policy (`protected_since` is kept while it stays
+    /// Sets a miner's policy (`retention_days` the core's default when
+    /// `None`; `protected_since` is kept while it stays
     /// protected, set when it becomes protected, cleared when not); returns it.
-    #[pyo3(signature = (miner_hotkey, is_protected, protection_reason=None, retention_days=90))]
+    #[pyo3(signature = (miner_hotkey, is_protected, protection_reason=None, retention_days=None))]
     fn set_policy<'py>(
         &self,
         py: Python<'py>,
         miner_hotkey: String,
         is_protected: bool,
         protection_reason: Option<String>,
-        retention_days: i64,
+        retention_days: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let store = store()?;
+        // `None`: the core's default.
+        let retention_days = retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
         run(py, async move {
             Json::of(
                 &store

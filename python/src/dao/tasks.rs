@@ -19,8 +19,8 @@ impl TaskQueueDAO {
     }
 
     /// Creates a pending task (id `{created_ms}-{uuid}`, expiring after
-    /// `ttl_days`) and returns it.
-    #[pyo3(signature = (miner_hotkey, model_revision, model_hash, env, validator_hotkey, priority=0, ttl_days=7))]
+    /// `ttl_days`, the core's default when `None`) and returns it.
+    #[pyo3(signature = (miner_hotkey, model_revision, model_hash, env, validator_hotkey, priority=0, ttl_days=None))]
     #[allow(clippy::too_many_arguments)]
     fn create_task<'py>(
         &self,
@@ -31,7 +31,7 @@ impl TaskQueueDAO {
         env: String,
         validator_hotkey: String,
         priority: i64,
-        ttl_days: i64,
+        ttl_days: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let store = store()?;
         let task = NewTask {
@@ -41,7 +41,7 @@ impl TaskQueueDAO {
             env,
             validator_hotkey,
             priority,
-            ttl_days: Some(ttl_days),
+            ttl_days,
         };
         run(py, async move {
             Json::of(&store.tasks.create_task(task).await?)
