@@ -30,16 +30,10 @@ PIDFILE="$TARGET/dynalite.pid"
 PORTFILE="$TARGET/dynalite.port"
 HOST="127.0.0.1"
 START_TIMEOUT=30
-
-die() { echo "dynalite.sh: error: $*" >&2; exit 1; }
-
-is_running() {
-    [[ -f "$PIDFILE" ]] || return 1
-    local pid
-    pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null
-}
+NAME="dynalite.sh"
+ADDR_IN_USE="EADDRINUSE"
+# shellcheck source=scripts/lib/emulator.sh
+source "$SCRIPT_DIR/lib/emulator.sh"
 
 lock_sha() { sha256sum "$PKG/package-lock.json" | cut -d' ' -f1; }
 
@@ -91,87 +85,11 @@ attempt();
 ' "$url" "$pid" "$START_TIMEOUT"
 }
 
-cmd_start() {
-    cmd_install
-    mkdir -p "$TARGET"
-    if is_running; then
-        if [[ -f "$PORTFILE" ]]; then
-            echo "dynalite.sh: already running (pid $(cat "$PIDFILE"))" >&2
-            echo "http://$HOST:$(cat "$PORTFILE")"
-            return 0
-        fi
-        cmd_stop
-    fi
-    rm -f "$PIDFILE" "$PORTFILE"
-
-    local port pid rc attempt
-    for attempt in 1 2 3; do
-        port="$(free_port)"
-        # Tables become ACTIVE at once (the code under test still waits for ACTIVE).
-        nohup "$NODE" "$DIR/node_modules/dynalite/cli.js" --host "$HOST" --port "$port" \
-            --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
-            >"$LOG" 2>&1 </dev/null &
-        pid=$!
-        echo "$pid" >"$PIDFILE"
-        echo "$port" >"$PORTFILE"
-        rc=0
-        wait_http "http://$HOST:$port" "$pid" || rc=$?
-        if [[ $rc -eq 0 ]]; then
-            echo "http://$HOST:$port"
-            return 0
-        fi
-        cmd_stop >/dev/null 2>&1 || true
-        if [[ $rc -eq 2 ]] && grep -qi "EADDRINUSE" "$LOG"; then
-            continue  # lost the port race; try another port
-        fi
-        break
-    done
-    echo "dynalite.sh: server log ($LOG):" >&2
-    tail -n 30 "$LOG" >&2 || true
-    if [[ $rc -eq 2 ]]; then
-        die "dynalite exited during startup"
-    fi
-    die "dynalite did not answer on http://$HOST:$port within ${START_TIMEOUT}s"
+launch() {
+    # Tables become ACTIVE at once (the code under test still waits for ACTIVE).
+    nohup "$NODE" "$DIR/node_modules/dynalite/cli.js" --host "$HOST" --port "$1" \
+        --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
+        >"$LOG" 2>&1 </dev/null &
 }
 
-cmd_stop() {
-    if [[ ! -f "$PIDFILE" ]]; then
-        rm -f "$PORTFILE"
-        return 0
-    fi
-    local pid i
-    pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for i in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.1
-        fi
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PIDFILE" "$PORTFILE"
-}
-
-cmd_status() {
-    if is_running && [[ -f "$PORTFILE" ]]; then
-        echo "http://$HOST:$(cat "$PORTFILE")"
-        return 0
-    fi
-    echo "dynalite.sh: not running" >&2
-    return 1
-}
-
-case "${1:-}" in
-    install) cmd_install ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    *)
-        echo "usage: $0 {install|start|stop|status}" >&2
-        exit 2
-        ;;
-esac
+emulator_main "$@"

@@ -27,16 +27,10 @@ PIDFILE="$TARGET/moto.pid"
 PORTFILE="$TARGET/moto.port"
 HOST="127.0.0.1"
 START_TIMEOUT=30
-
-die() { echo "moto.sh: error: $*" >&2; exit 1; }
-
-is_running() {
-    [[ -f "$PIDFILE" ]] || return 1
-    local pid
-    pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null
-}
+NAME="moto.sh"
+ADDR_IN_USE="address already in use"
+# shellcheck source=scripts/lib/emulator.sh
+source "$SCRIPT_DIR/lib/emulator.sh"
 
 cmd_install() {
     if [[ -x "$VENV/bin/python" && -f "$MARKER" && "$(cat "$MARKER")" == "$MOTO_VERSION" ]]; then
@@ -96,87 +90,11 @@ sys.exit(1)
 EOF
 }
 
-cmd_start() {
-    cmd_install
-    mkdir -p "$TARGET"
-    if is_running; then
-        if [[ -f "$PORTFILE" ]]; then
-            echo "moto.sh: already running (pid $(cat "$PIDFILE"))" >&2
-            echo "http://$HOST:$(cat "$PORTFILE")"
-            return 0
-        fi
-        cmd_stop
-    fi
-    rm -f "$PIDFILE" "$PORTFILE"
-
-    local port pid rc attempt
-    for attempt in 1 2 3; do
-        port="$(free_port)"
-        # Dummy credentials/region so nothing ever reaches for real ones.
-        AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
-            nohup "$VENV/bin/python" -m moto.server -H "$HOST" -p "$port" \
-            >"$LOG" 2>&1 </dev/null &
-        pid=$!
-        echo "$pid" >"$PIDFILE"
-        echo "$port" >"$PORTFILE"
-        rc=0
-        wait_http "http://$HOST:$port" "$pid" || rc=$?
-        if [[ $rc -eq 0 ]]; then
-            echo "http://$HOST:$port"
-            return 0
-        fi
-        cmd_stop >/dev/null 2>&1 || true
-        if [[ $rc -eq 2 ]] && grep -qi "address already in use" "$LOG"; then
-            continue  # lost the port race; try another port
-        fi
-        break
-    done
-    echo "moto.sh: server log ($LOG):" >&2
-    tail -n 30 "$LOG" >&2 || true
-    if [[ $rc -eq 2 ]]; then
-        die "moto server exited during startup"
-    fi
-    die "moto server did not answer on http://$HOST:$port within ${START_TIMEOUT}s"
+launch() {
+    # Dummy credentials/region so nothing ever reaches for real ones.
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
+        nohup "$VENV/bin/python" -m moto.server -H "$HOST" -p "$1" \
+        >"$LOG" 2>&1 </dev/null &
 }
 
-cmd_stop() {
-    if [[ ! -f "$PIDFILE" ]]; then
-        rm -f "$PORTFILE"
-        return 0
-    fi
-    local pid i
-    pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for i in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.1
-        fi
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PIDFILE" "$PORTFILE"
-}
-
-cmd_status() {
-    if is_running && [[ -f "$PORTFILE" ]]; then
-        echo "http://$HOST:$(cat "$PORTFILE")"
-        return 0
-    fi
-    echo "moto.sh: not running" >&2
-    return 1
-}
-
-case "${1:-}" in
-    install) cmd_install ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    *)
-        echo "usage: $0 {install|start|stop|status}" >&2
-        exit 2
-        ;;
-esac
+emulator_main "$@"
