@@ -120,7 +120,10 @@ fn sqlite_check_reports_file_marks_it_would_refuse_to_open() {
         "{text}"
     );
     assert!(
-        text.contains("drift user_version is 9, this build's schema version is 1"),
+        text.contains(&format!(
+            "drift user_version is 9, this build's schema version is {}",
+            affine_db::sqlite::SCHEMA_VERSION
+        )),
         "{text}"
     );
     let json = check_json(&db.run(&["check", "--json"]));
