@@ -82,6 +82,22 @@ impl WriteOp {
     }
 }
 
+/// `err` (from a step before any of `ops` was sent, such as the re-save
+/// lookup) with a note naming what was therefore not written, so a failed
+/// batch always says which items to retry.
+pub(crate) fn none_written(err: Error, ops: &[WriteOp]) -> Error {
+    let keys: Vec<String> = ops
+        .iter()
+        .filter_map(WriteOp::key)
+        .map(|(pk, sk)| format!("{pk}/{sk}"))
+        .collect();
+    err.with_note(format!(
+        "nothing written; {} item(s) not written: {}",
+        keys.len(),
+        list_keys(&keys)
+    ))
+}
+
 fn request_key(r: &WriteRequest) -> String {
     let map = r
         .put_request()

@@ -106,7 +106,9 @@ impl DynamoBackend {
                 .expression_attribute_values(":env", convert::s(keys::sample_sk_prefix()))
                 .consistent_read(true);
             let b = query::project_query(b, &[PK, SK, SAMPLE_ID]);
-            let stale = query::collect(Request::Query(b), name, &Cond::Or(conds), None).await?;
+            let stale = query::collect(Request::Query(b), name, &Cond::Or(conds), None)
+                .await
+                .map_err(|e| batch::none_written(e, &ops))?;
             for item in stale {
                 let (pk, sk) =
                     convert::item_key(&item).ok_or_else(|| DynamoBackend::corrupt_key(T))?;
