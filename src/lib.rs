@@ -48,3 +48,9 @@ pub use affine_db_sqlite as sqlite;
 /// The DynamoDB backend (feature `dynamodb`).
 #[cfg(feature = "dynamodb")]
 pub use affine_db_dynamodb as dynamodb;
+
+/// The README's code examples, compiled and run as doctests so they stay
+/// true to the API (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
