@@ -27,7 +27,6 @@ use std::sync::Arc;
 use affine_db_core::{Backend, Codec, Result, SharedClock, Store};
 
 mod admin;
-mod config;
 mod db;
 mod live;
 mod logs;
@@ -40,6 +39,7 @@ mod row;
 mod samples;
 mod scores;
 mod sql;
+mod system_config;
 mod tasks;
 
 pub use db::{OpenMode, APPLICATION_ID, BUSY_TIMEOUT, SCHEMA_VERSION};

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use affine_db::codec::DEFAULT_DICTIONARY_SIZE;
 use affine_db::dictionaries;
-use affine_db::maintenance::dictionary_training::{train_from_store, TrainOptions};
 use affine_db::maintenance::recompress::{recompress, RecompressOptions, RecompressSummary};
+use affine_db::maintenance::train_dict::{train_from_store, TrainOptions};
 use affine_db::Error;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;

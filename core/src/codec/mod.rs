@@ -8,14 +8,14 @@
 //! - `registry`: the dictionaries a codec knows, each prepared once (a
 //!   zstd `CDict`/`DDict`), and which one new frames of each environment use
 //!   ([`Codec::use_env_dictionary`]);
-//! - `training`: training a dictionary on a corpus.
+//! - `zstd_trainer`: zstd's dictionary trainer over a corpus.
 //!
 //! The dictionaries themselves live in the database (see
 //! [`crate::dictionaries`]).
 
 mod frame;
 mod registry;
-mod training;
+mod zstd_trainer;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 
 pub use frame::{frame_dictionary_id, gzip9, GZIP_MAGIC, MAX_DECODED_BYTES, ZSTD_MAGIC};
 pub use registry::Dictionary;
-pub use training::{train_dictionary, MIN_TRAINING_SAMPLES};
+pub use zstd_trainer::{train_dictionary, MIN_TRAINING_SAMPLES};
 
 use registry::Registry;
 

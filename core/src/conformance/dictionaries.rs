@@ -15,8 +15,8 @@ use crate::codec::{frame_dictionary_id, train_dictionary, Codec, Dictionary, DEF
 use crate::dictionaries::{self, DictionaryInfo, Targets};
 use crate::error::Error;
 use crate::item::{Attr, Item};
-use crate::maintenance::dictionary_training::{train_from_store, TrainOptions};
 use crate::maintenance::recompress::{recompress, RecompressOptions};
+use crate::maintenance::train_dict::{train_from_store, TrainOptions};
 use crate::schema::Table;
 use crate::tables::samples::{Conversation, MinerSamplesQuery, SampleKey};
 

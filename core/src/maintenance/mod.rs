@@ -3,5 +3,5 @@
 //! with them. Not part of the table contract; the CLI's `train-dict` and
 //! `recompress` commands run these.
 
-pub mod dictionary_training;
 pub mod recompress;
+pub mod train_dict;
