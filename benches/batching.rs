@@ -4,7 +4,7 @@
 //! Groups:
 //!
 //! * `sqlite_save_samples`: the same [`SQLITE_SAMPLES`] corpus samples saved
-//!   to a fresh WAL database file (opened with `SqliteBackend::open`) per
+//!   to a fresh WAL database file (opened with `affine_db::sqlite::open_tables`) per
 //!   iteration, three ways:
 //!   - `single`: one `save_sample` call per sample (one transaction each);
 //!   - `batched`: one `save_samples` call (one transaction);
@@ -58,8 +58,9 @@ use affine_db::clock::system_clock;
 use affine_db::codec::{train_dictionary, DEFAULT_DICTIONARY_SIZE, DEFAULT_LEVEL};
 use affine_db::dictionaries::{self, DictionaryInfo};
 use affine_db::dynamodb::{DynamoBackend, DynamoConfig};
+use affine_db::handles::Tables;
 use affine_db::schema::{PK, SK};
-use affine_db::sqlite::SqliteBackend;
+use affine_db::sqlite::{open_tables, OpenMode};
 use affine_db::tools::corpus::{conversation_bytes, corpus_dir, load_samples};
 use affine_db::{Admin, Codec, NewSample, Sample, SampleStore, Table};
 use affine_db_testkit::link::{Link, LinkProxy};
@@ -214,11 +215,15 @@ fn fresh_ids(samples: &[NewSample]) -> Vec<NewSample> {
 // ---------------------------------------------------------------- SQLite
 
 /// A fresh database file in its own temporary directory, schema created.
-async fn fresh_sqlite() -> (tempfile::TempDir, Arc<SqliteBackend>) {
+async fn fresh_sqlite() -> (tempfile::TempDir, Arc<Tables>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let backend = SqliteBackend::open(dir.path().join("bench.db"), system_clock())
-        .await
-        .expect("open sqlite");
+    let backend = open_tables(
+        dir.path().join("bench.db"),
+        system_clock(),
+        OpenMode::Create,
+    )
+    .await
+    .expect("open sqlite");
     (dir, backend)
 }
 
@@ -226,7 +231,7 @@ async fn fresh_sqlite() -> (tempfile::TempDir, Arc<SqliteBackend>) {
 /// `save_samples` writes nothing but does the once-a-minute work of a
 /// backend's first save (loading the dictionary targets, which opens a read
 /// connection), so the timed saves measure the steady state.
-async fn warm_sqlite() -> (tempfile::TempDir, Arc<SqliteBackend>) {
+async fn warm_sqlite() -> (tempfile::TempDir, Arc<Tables>) {
     let (dir, backend) = fresh_sqlite().await;
     let keys = backend.save_samples(Vec::new()).await.expect("warm up");
     assert!(keys.is_empty());
@@ -319,7 +324,7 @@ fn floor_insert(conn: &mut rusqlite::Connection, codec: &Codec, samples: &[Sampl
 /// WAL), with the backend's per-connection settings.
 fn floor_connection(rt: &Runtime) -> (tempfile::TempDir, rusqlite::Connection) {
     let (dir, backend) = rt.block_on(fresh_sqlite());
-    let path = backend.path().expect("a file").to_path_buf();
+    let path = dir.path().join("bench.db");
     drop(backend);
     let conn = rusqlite::Connection::open(&path).expect("open");
     conn.busy_timeout(affine_db::sqlite::BUSY_TIMEOUT)

@@ -46,7 +46,6 @@ use std::time::{Duration, Instant};
 use affine_db::clock::{ManualClock, SharedClock};
 use affine_db::dynamodb::{DynamoBackend, DynamoConfig};
 use affine_db::rules;
-use affine_db::sqlite::SqliteBackend;
 use affine_db::tools::corpus::corpus_dir;
 use affine_db::tools::migrate::{self, convert, MigrateOptions, ObjectSource, Progress, Source};
 use affine_db::{
@@ -635,10 +634,9 @@ async fn growth_mode(args: &Args) -> Value {
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
-    let backend = SqliteBackend::open(&path, clock())
+    let store = affine_db::sqlite::open_store(&path, clock())
         .await
         .expect("open sqlite");
-    let store = Store::new(backend);
     let sizes = args.sizes(&[10_000, 100_000, 1_000_000]);
     let steps = grow(&store, &sizes, args.num("reads", 200), Some(&path)).await;
     drop(store);

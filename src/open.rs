@@ -357,7 +357,7 @@ async fn open_sqlite_file(_path: PathBuf, _access: Access, _options: OpenOptions
 #[cfg(feature = "sqlite")]
 async fn open_sqlite_memory(options: OpenOptions) -> Result<Store> {
     Ok(Store::new(
-        affine_db_sqlite::SqliteBackend::open_in_memory(options.clock).await?,
+        affine_db_sqlite::open_tables_in_memory(options.clock).await?,
     ))
 }
 

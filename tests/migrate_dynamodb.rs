@@ -69,11 +69,9 @@ async fn dynamo(endpoint: &str) -> Store {
 }
 
 async fn sqlite(path: &Path) -> Store {
-    Store::new(
-        affine_db::sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
-            .await
-            .unwrap(),
-    )
+    affine_db::sqlite::open_store(path, affine_db::clock::system_clock())
+        .await
+        .unwrap()
 }
 
 async fn dump(store: &Store) -> BTreeMap<Table, Vec<Item>> {

@@ -34,10 +34,9 @@ fn manifest() -> Value {
 }
 
 async fn open(path: &Path) -> Store {
-    let backend = affine_db::sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
+    affine_db::sqlite::open_store(path, affine_db::clock::system_clock())
         .await
-        .expect("open sqlite");
-    Store::new(backend)
+        .expect("open sqlite")
 }
 
 async fn source() -> Source {

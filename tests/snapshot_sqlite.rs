@@ -13,10 +13,9 @@ use affine_db::{Error, Item, LogStatus, NewLog, NewTask, ParamValue, Score, Stor
 const BUCKET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/r2-bucket");
 
 async fn open(path: &Path) -> Store {
-    let backend = affine_db::sqlite::SqliteBackend::open(path, affine_db::clock::system_clock())
+    affine_db::sqlite::open_store(path, affine_db::clock::system_clock())
         .await
-        .expect("open sqlite");
-    Store::new(backend)
+        .expect("open sqlite")
 }
 
 async fn dump(store: &Store) -> BTreeMap<Table, Vec<Item>> {

@@ -5,7 +5,6 @@
 use std::sync::{Arc, OnceLock};
 
 use affine_db::dynamodb::{open_store, DynamoConfig};
-use affine_db::sqlite::SqliteBackend;
 use affine_db::{ManualClock, SharedClock, Store};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError};
 
@@ -101,10 +100,10 @@ pub async fn worlds(dynamodb: bool) -> Vec<World> {
     let (c, shared) = new_clock();
     v.push(World::new("model", Store::new(Model::new(shared)), c));
     let (c, shared) = new_clock();
-    let sqlite = SqliteBackend::open_in_memory(shared)
+    let sqlite = affine_db::sqlite::open_store_in_memory(shared)
         .await
         .expect("open in-memory SQLite");
-    v.push(World::new("sqlite", Store::new(sqlite), c));
+    v.push(World::new("sqlite", sqlite, c));
     let (c, shared) = new_clock();
     let memory = Store::from_driver(Arc::new(affine_db::driver::InMemory::new()), shared);
     v.push(World::new("memory", memory, c));

@@ -14,7 +14,8 @@ use affine_db_core::{rules, Admin, Conversation, MinerSamplesQuery, SampleStore,
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 
 use crate::db::SqlResult;
-use crate::SqliteBackend;
+use crate::SqliteDriver;
+use affine_db_core::handles::Tables;
 
 static TRACED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -30,7 +31,8 @@ fn traced(event: TraceEvent<'_>) {
 #[tokio::test]
 async fn sample_statements_search_indexes_and_never_sort_everything() {
     let clock = Arc::new(ManualClock::new(400 * 86_400_000));
-    let backend = SqliteBackend::open_in_memory(clock.clone()).await.unwrap();
+    let driver = SqliteDriver::open_in_memory().await.unwrap();
+    let backend = Arc::new(Tables::new(driver.clone(), clock.clone()));
     let batch = (0..40)
         .map(|i| {
             let mut s = sample(
@@ -44,8 +46,8 @@ async fn sample_statements_search_indexes_and_never_sort_everything() {
         })
         .collect();
     let keys = backend.save_samples(batch).await.unwrap();
-    backend
-        .db
+    driver
+        .db()
         .write(|c| {
             c.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(traced))
                 .db()
@@ -87,8 +89,8 @@ async fn sample_statements_search_indexes_and_never_sort_everything() {
     assert!(report.deleted > 0);
     backend.stats().await.unwrap();
 
-    let statements: Vec<String> = backend
-        .db
+    let statements: Vec<String> = driver
+        .db()
         .write(|c| {
             c.trace_v2(
                 TraceEventCodes::SQLITE_TRACE_STMT,
@@ -106,8 +108,8 @@ async fn sample_statements_search_indexes_and_never_sort_everything() {
         .iter()
         .filter(|s| s.contains("\"sample_results\""))
     {
-        let plan: Vec<String> = backend
-            .db
+        let plan: Vec<String> = driver
+            .db()
             .write({
                 let sql = sql.clone();
                 move |c| {

@@ -1,8 +1,8 @@
 //! The one mapping between items and rows, driven by the core schema:
 //! S→TEXT, Int→INTEGER, Float→REAL, Bool→INTEGER 0/1, B→BLOB, M→JSON text,
 //! Any (config `param_value`)→JSON text of the value; NULL or absent→SQL
-//! NULL, left out of the item on read. Table code converts records with the
-//! core's `to_item`/`from_item` and talks to SQLite only through here.
+//! NULL, left out of the item on read. The driver talks to SQLite only
+//! through here.
 //!
 //! Reads never fail on a stored value: one that does not fit its column
 //! (text that is not UTF-8 or not JSON, a value of another storage class,
@@ -10,15 +10,13 @@
 //! as `B`, and raw bytes write back as a blob, so such a row exports and
 //! copies whole and the typed readers report it by key.
 
-use affine_db_core::cond::Cond;
 use affine_db_core::item::{check_item, format_f64, Attr, Item};
 use affine_db_core::schema::{AttrDef, AttrType, Table, PK, SK};
-use affine_db_core::{ttl, Error, Result};
+use affine_db_core::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Params, Row};
 
 use crate::db::{ident, SqlResult};
-use crate::sql;
 
 /// The columns a statement selects or returns: `pk`, `sk`, then attributes.
 #[derive(Debug, Clone)]
@@ -36,12 +34,13 @@ impl Cols {
 
     /// Every column of `table` except `skip`.
     pub(crate) fn without(table: Table, skip: &[&str]) -> Cols {
-        let attrs: Vec<&'static AttrDef> = table
-            .def()
-            .attrs
-            .iter()
-            .filter(|a| !skip.contains(&a.name))
-            .collect();
+        Cols::picked(table, |name| !skip.contains(&name))
+    }
+
+    /// `pk`, `sk` and the attributes of `table` that `keep` accepts.
+    pub(crate) fn picked(table: Table, keep: impl Fn(&str) -> bool) -> Cols {
+        let attrs: Vec<&'static AttrDef> =
+            table.def().attrs.iter().filter(|a| keep(a.name)).collect();
         let mut names = vec![ident(PK), ident(SK)];
         names.extend(attrs.iter().map(|a| ident(a.name)));
         Cols {
@@ -360,72 +359,6 @@ pub(crate) fn get_raw(conn: &Connection, table: Table, pk: &str, sk: &str) -> Re
         .query(conn, &sql, rusqlite::params![pk, sk])?
         .into_iter()
         .next())
-}
-
-/// The live item at (`pk`, `sk`), if any (the core's TTL rule).
-pub(crate) fn get_item(
-    conn: &Connection,
-    table: Table,
-    pk: &str,
-    sk: &str,
-    now_s: i64,
-) -> Result<Option<Item>> {
-    Ok(get_raw(conn, table, pk, sk)?.filter(|i| ttl::is_live_item(table, i, now_s)))
-}
-
-/// The rows of `cols`' table that `cond` accepts, in `order` (an
-/// `ORDER BY` clause from [`crate::sql::order_by`]), at most `limit`.
-pub(crate) fn select(
-    conn: &Connection,
-    cols: &Cols,
-    cond: &Cond,
-    order: Option<&str>,
-    limit: Option<usize>,
-) -> Result<Vec<Item>> {
-    let mut w = sql::condition(cols.table, cond)?;
-    let mut tail = format!("WHERE {}", w.text);
-    if let Some(o) = order {
-        tail.push(' ');
-        tail.push_str(o);
-    }
-    if let Some(l) = limit {
-        tail.push_str(" LIMIT ?");
-        w.params
-            .push(Value::Integer(i64::try_from(l).unwrap_or(i64::MAX)));
-    }
-    cols.query(
-        conn,
-        &cols.select(&tail),
-        rusqlite::params_from_iter(w.params),
-    )
-}
-
-/// How many rows of `table` `cond` accepts.
-pub(crate) fn count(conn: &Connection, table: Table, cond: &Cond) -> Result<usize> {
-    let w = sql::condition(table, cond)?;
-    let n: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM {} WHERE {}",
-            ident(table.name()),
-            w.text
-        ))
-        .db()?
-        .query_row(rusqlite::params_from_iter(w.params), |r| r.get(0))
-        .db()?;
-    Ok(usize::try_from(n).unwrap_or_default())
-}
-
-/// Deletes the rows of `table` that `cond` accepts; how many.
-pub(crate) fn delete_where(conn: &Connection, table: Table, cond: &Cond) -> Result<usize> {
-    let w = sql::condition(table, cond)?;
-    conn.prepare_cached(&format!(
-        "DELETE FROM {} WHERE {}",
-        ident(table.name()),
-        w.text
-    ))
-    .db()?
-    .execute(rusqlite::params_from_iter(w.params))
-    .db()
 }
 
 /// Deletes the item at (`pk`, `sk`), live or not; whether there was one.

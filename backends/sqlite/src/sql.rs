@@ -9,7 +9,6 @@
 
 use affine_db_core::cond::Cond;
 use affine_db_core::item::Attr;
-use affine_db_core::order::Order;
 use affine_db_core::schema::{AttrType, Table, PK, SK};
 use affine_db_core::{Error, Result};
 use rusqlite::types::Value;
@@ -37,6 +36,22 @@ fn number_value(n: &str) -> Result<Value> {
         .ok_or_else(|| Error::invalid("condition", format!("{n:?} is not a finite number")))
 }
 
+/// A value compared with attribute `attr` as its SQL parameter (`S`, `N`
+/// or `BOOL`, as the rows store them).
+pub(crate) fn value_of(attr: &str, value: &Attr) -> Result<Value> {
+    Ok(match value {
+        Attr::S(s) => Value::Text(s.clone()),
+        Attr::Bool(b) => Value::Integer(i64::from(*b)),
+        Attr::N(n) => number_value(n)?,
+        other => {
+            return Err(Error::backend(format!(
+                "sqlite: cannot compare {attr} with a {} value",
+                other.type_name()
+            )))
+        }
+    })
+}
+
 fn is_numeric_column(table: Table, attr: &str) -> bool {
     table
         .def()
@@ -44,7 +59,8 @@ fn is_numeric_column(table: Table, attr: &str) -> bool {
         .is_some_and(|a| matches!(a.ty, AttrType::Int | AttrType::Float))
 }
 
-fn column(table: Table, attr: &str) -> Result<String> {
+/// `attr` as a quoted column of `table` (a key or a schema attribute).
+pub(crate) fn column(table: Table, attr: &str) -> Result<String> {
     if attr == PK || attr == SK || table.def().attr(attr).is_some() {
         Ok(ident(attr))
     } else {
@@ -62,19 +78,8 @@ fn translate(table: Table, cond: &Cond, out: &mut Sql) -> Result<()> {
         Cond::True | Cond::Exists => out.text.push('1'),
         Cond::Eq(attr, value) => {
             let col = column(table, attr)?;
-            let v = match value {
-                Attr::S(s) => Value::Text(s.clone()),
-                Attr::Bool(b) => Value::Integer(i64::from(*b)),
-                Attr::N(n) => number_value(n)?,
-                other => {
-                    return Err(Error::backend(format!(
-                        "sqlite: cannot compare {attr} with a {} value",
-                        other.type_name()
-                    )))
-                }
-            };
             out.text.push_str(&format!("{col} = ?"));
-            out.params.push(v);
+            out.params.push(value_of(attr, value)?);
         }
         Cond::Cmp(attr, op, n) => {
             let col = column(table, attr)?;
@@ -128,19 +133,6 @@ pub(crate) fn condition(table: Table, cond: &Cond) -> Result<Sql> {
     let mut out = Sql::default();
     translate(table, cond, &mut out)?;
     Ok(out)
-}
-
-/// `ORDER BY …` of `order` (every direction flipped when `reverse`).
-pub(crate) fn order_by<T>(order: &Order<T>, reverse: bool) -> String {
-    let fields: Vec<String> = order
-        .fields
-        .iter()
-        .map(|f| {
-            let desc = f.descending != reverse;
-            format!("{} {}", ident(f.attr), if desc { "DESC" } else { "ASC" })
-        })
-        .collect();
-    format!("ORDER BY {}", fields.join(", "))
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 
 use affine_db_core::conformance::Harness;
 use affine_db_core::Store;
-use affine_db_sqlite::SqliteBackend;
+use affine_db_sqlite::{open_tables, open_tables_in_memory, OpenMode};
 
 async fn harness() -> Harness {
     let clock = Harness::new_clock();
-    let backend = SqliteBackend::open_in_memory(clock.clone())
+    let backend = open_tables_in_memory(clock.clone())
         .await
         .expect("open in-memory sqlite");
     Harness {
@@ -37,7 +37,7 @@ mod file {
         std::fs::create_dir_all(&dir).expect("scratch directory");
         let path = dir.join(format!("{n}.db"));
         let clock = Harness::new_clock();
-        let backend = SqliteBackend::open(&path, clock.clone())
+        let backend = open_tables(&path, clock.clone(), OpenMode::Create)
             .await
             .expect("open sqlite file");
         Harness {

@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use affine_db_core::conformance::Harness;
 use affine_db_core::drift::{Drift, Repair};
+use affine_db_core::handles::Tables;
 use affine_db_core::schema::STATUS_CREATED_INDEX;
 use affine_db_core::{Admin, Error, PendingOrder, TaskStore};
-use affine_db_sqlite::{check_file, OpenMode, SqliteBackend, APPLICATION_ID, SCHEMA_VERSION};
+use affine_db_sqlite::{
+    check_file, open_tables, open_tables_in_memory, OpenMode, APPLICATION_ID, SCHEMA_VERSION,
+};
 
 struct File {
     _dir: tempfile::TempDir,
@@ -23,7 +26,7 @@ async fn file() -> File {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("affine.db");
     drop(
-        SqliteBackend::open(&path, Harness::new_clock())
+        open_tables(&path, Harness::new_clock(), OpenMode::Create)
             .await
             .unwrap(),
     );
@@ -35,13 +38,13 @@ fn sql(path: &Path, statements: &str) {
     conn.execute_batch(statements).unwrap();
 }
 
-async fn open(path: &Path) -> Arc<SqliteBackend> {
-    SqliteBackend::open_with_mode(path, Harness::new_clock(), OpenMode::ReadWrite)
+async fn open(path: &Path) -> Arc<Tables> {
+    open_tables(path, Harness::new_clock(), OpenMode::ReadWrite)
         .await
         .unwrap()
 }
 
-async fn init_reporting(b: &SqliteBackend) -> (Result<Vec<Drift>, Error>, Vec<String>) {
+async fn init_reporting(b: &Tables) -> (Result<Vec<Drift>, Error>, Vec<String>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     let out = b
@@ -56,9 +59,7 @@ async fn a_new_file_matches() {
     let f = file().await;
     assert_eq!(check_file(&f.path).await.unwrap(), vec![]);
     assert_eq!(open(&f.path).await.check().await.unwrap(), vec![]);
-    let memory = SqliteBackend::open_in_memory(Harness::new_clock())
-        .await
-        .unwrap();
+    let memory = open_tables_in_memory(Harness::new_clock()).await.unwrap();
     assert_eq!(memory.check().await.unwrap(), vec![]);
 }
 
@@ -183,7 +184,7 @@ async fn a_wrong_user_version_is_reported() {
     assert_eq!(check_file(&f.path).await.unwrap(), newer);
     assert_eq!(newer[0].repair(), Repair::Refused);
     // A writing open refuses a newer build's file, changing nothing.
-    let err = SqliteBackend::open_with_mode(&f.path, Harness::new_clock(), OpenMode::ReadWrite)
+    let err = open_tables(&f.path, Harness::new_clock(), OpenMode::ReadWrite)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
@@ -212,7 +213,7 @@ async fn a_wrong_application_id_is_reported_not_refused_by_check() {
     }];
     assert_eq!(check_file(&f.path).await.unwrap(), foreign);
     assert_eq!(foreign[0].repair(), Repair::Refused);
-    let err = SqliteBackend::open_with_mode(&f.path, Harness::new_clock(), OpenMode::ReadWrite)
+    let err = open_tables(&f.path, Harness::new_clock(), OpenMode::ReadWrite)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");

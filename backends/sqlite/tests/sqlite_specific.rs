@@ -6,13 +6,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use affine_db_core::conformance::Harness;
+use affine_db_core::handles::Tables;
 use affine_db_core::schema::Table;
 use affine_db_core::{
     Admin, Attr, Clock, ConfigStore, Error, LogStatus, LogStore, ManualClock, MinerInfo,
     MinerStore, NewLog, NewSample, NewTask, ParamValue, PendingOrder, SampleStore, Score,
     ScoreStore, TaskStore,
 };
-use affine_db_sqlite::{open_store, OpenMode, SqliteBackend, APPLICATION_ID, SCHEMA_VERSION};
+use affine_db_sqlite::{
+    open_store, open_tables, open_tables_in_memory, OpenMode, SqliteDriver, APPLICATION_ID,
+    SCHEMA_VERSION,
+};
 
 fn sample(hotkey: &str, timestamp: i64) -> NewSample {
     NewSample {
@@ -67,9 +71,13 @@ fn file_db() -> FileDb {
 #[tokio::test]
 async fn file_database_is_wal_with_the_current_schema_version() {
     let f = file_db();
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
-    assert_eq!(db.journal_mode().await.unwrap().to_ascii_lowercase(), "wal");
-    assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let db_driver = SqliteDriver::open(&f.path, OpenMode::Create).await.unwrap();
+    let db = Arc::new(Tables::new(db_driver.clone(), f.clock.clone()));
+    assert_eq!(
+        db_driver.journal_mode().await.unwrap().to_ascii_lowercase(),
+        "wal"
+    );
+    assert_eq!(db_driver.schema_version().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(db.describe(), format!("sqlite://{}", f.path.display()));
     let caps = db.capabilities();
@@ -81,13 +89,17 @@ async fn file_database_is_wal_with_the_current_schema_version() {
 #[tokio::test]
 async fn a_newer_schema_version_is_refused() {
     let f = file_db();
-    drop(SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap());
+    drop(
+        open_tables(&f.path, f.clock.clone(), OpenMode::Create)
+            .await
+            .unwrap(),
+    );
     {
         let conn = rusqlite::Connection::open(&f.path).unwrap();
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
     }
-    let err = SqliteBackend::open(&f.path, f.clock.clone())
+    let err = open_tables(&f.path, f.clock.clone(), OpenMode::Create)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
@@ -108,7 +120,11 @@ async fn a_version_one_file_gains_the_exact_json_column() {
     use affine_db_core::ParamValue;
 
     let f = file_db();
-    drop(SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap());
+    drop(
+        open_tables(&f.path, f.clock.clone(), OpenMode::Create)
+            .await
+            .unwrap(),
+    );
     let has_column = |conn: &rusqlite::Connection| -> bool {
         conn.query_row(
             "SELECT count(*) > 0 FROM pragma_table_info('system_config') WHERE name = ?1",
@@ -132,8 +148,9 @@ async fn a_version_one_file_gains_the_exact_json_column() {
         .unwrap();
         assert!(!has_column(&conn));
     }
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
-    assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let db_driver = SqliteDriver::open(&f.path, OpenMode::Create).await.unwrap();
+    let db = Arc::new(Tables::new(db_driver.clone(), f.clock.clone()));
+    assert_eq!(db_driver.schema_version().await.unwrap(), SCHEMA_VERSION);
     {
         let conn = rusqlite::Connection::open(&f.path).unwrap();
         assert!(has_column(&conn));
@@ -165,9 +182,10 @@ async fn a_version_one_file_gains_the_exact_json_column() {
 async fn an_empty_file_is_migrated_from_version_zero() {
     let f = file_db();
     std::fs::write(&f.path, b"").unwrap();
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
-    assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
-    assert_eq!(db.application_id().await.unwrap(), APPLICATION_ID);
+    let db_driver = SqliteDriver::open(&f.path, OpenMode::Create).await.unwrap();
+    let db = Arc::new(Tables::new(db_driver.clone(), f.clock.clone()));
+    assert_eq!(db_driver.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(db_driver.application_id().await.unwrap(), APPLICATION_ID);
     let mut want: Vec<String> = Table::ALL.iter().map(|t| t.name().to_string()).collect();
     want.sort();
     assert_eq!(db.list_tables().await.unwrap(), want);
@@ -198,9 +216,7 @@ async fn a_foreign_file_is_refused_and_left_alone() {
     for path in [&f.path, &foreign_app, &lookalike] {
         let before = std::fs::read(path).unwrap();
         for mode in [OpenMode::Create, OpenMode::ReadWrite, OpenMode::ReadOnly] {
-            let err = SqliteBackend::open_with_mode(path, f.clock.clone(), mode)
-                .await
-                .unwrap_err();
+            let err = open_tables(path, f.clock.clone(), mode).await.unwrap_err();
             assert!(
                 matches!(err, Error::InvalidInput { .. }),
                 "{mode:?}: {err:?}"
@@ -216,7 +232,7 @@ async fn a_foreign_file_is_refused_and_left_alone() {
 async fn open_modes() {
     let f = file_db();
     for mode in [OpenMode::ReadWrite, OpenMode::ReadOnly] {
-        let err = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), mode)
+        let err = open_tables(&f.path, f.clock.clone(), mode)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::NotFound(_)), "{mode:?}: {err:?}");
@@ -230,10 +246,11 @@ async fn open_modes() {
         .unwrap();
     drop(store);
     let before = std::fs::read(&f.path).unwrap();
-    let ro = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadOnly)
+    let ro_driver = SqliteDriver::open(&f.path, OpenMode::ReadOnly)
         .await
         .unwrap();
-    assert_eq!(ro.mode(), OpenMode::ReadOnly);
+    let ro = Arc::new(Tables::new(ro_driver.clone(), f.clock.clone()));
+    assert_eq!(ro_driver.mode(), OpenMode::ReadOnly);
     assert_eq!(
         ro.get_param("p").await.unwrap().map(|p| p.param_value),
         Some(ParamValue::Int(1))
@@ -251,14 +268,14 @@ async fn open_modes() {
         let conn = rusqlite::Connection::open(&f.path).unwrap();
         conn.execute_batch("DROP TABLE system_config").unwrap();
     }
-    let ro = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadOnly)
+    let ro = open_tables(&f.path, f.clock.clone(), OpenMode::ReadOnly)
         .await
         .unwrap();
     let err = ro.list_all_configs().await.unwrap_err();
     assert!(matches!(err, Error::MissingTable { .. }), "{err:?}");
     drop(ro);
     // A writing open changes nothing in it either; `init` creates it.
-    let rw = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadWrite)
+    let rw = open_tables(&f.path, f.clock.clone(), OpenMode::ReadWrite)
         .await
         .unwrap();
     let err = rw.list_all_configs().await.unwrap_err();
@@ -272,12 +289,16 @@ async fn open_modes() {
 #[tokio::test]
 async fn an_older_affine_db_file_opens_and_is_marked() {
     let f = file_db();
-    drop(SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap());
+    drop(
+        open_tables(&f.path, f.clock.clone(), OpenMode::Create)
+            .await
+            .unwrap(),
+    );
     {
         let conn = rusqlite::Connection::open(&f.path).unwrap();
         conn.pragma_update(None, "application_id", 0).unwrap();
     }
-    let ro = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadOnly)
+    let ro = SqliteDriver::open(&f.path, OpenMode::ReadOnly)
         .await
         .unwrap();
     assert_eq!(
@@ -286,7 +307,7 @@ async fn an_older_affine_db_file_opens_and_is_marked() {
         "read-only changes nothing"
     );
     drop(ro);
-    let rw = SqliteBackend::open_with_mode(&f.path, f.clock.clone(), OpenMode::ReadWrite)
+    let rw = SqliteDriver::open(&f.path, OpenMode::ReadWrite)
         .await
         .unwrap();
     assert_eq!(rw.application_id().await.unwrap(), APPLICATION_ID);
@@ -295,7 +316,9 @@ async fn an_older_affine_db_file_opens_and_is_marked() {
 #[tokio::test]
 async fn columns_are_named_like_the_attributes() {
     let f = file_db();
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
+    let db = open_tables(&f.path, f.clock.clone(), OpenMode::Create)
+        .await
+        .unwrap();
     db.save_sample(sample("hk", 1_000)).await.unwrap();
     drop(db);
     let conn = rusqlite::Connection::open(&f.path).unwrap();
@@ -379,7 +402,7 @@ async fn a_reopened_file_keeps_its_data() {
 #[tokio::test]
 async fn purge_expired_removes_exactly_the_expired_rows() {
     let clock = Harness::new_clock();
-    let db = SqliteBackend::open_in_memory(clock.clone()).await.unwrap();
+    let db = open_tables_in_memory(clock.clone()).await.unwrap();
     let short = db.create_task(task("a", Some(1))).await.unwrap();
     let long = db.create_task(task("b", Some(3))).await.unwrap();
     db.log_execution(NewLog {
@@ -426,7 +449,7 @@ async fn purge_expired_removes_exactly_the_expired_rows() {
 #[tokio::test]
 async fn scan_pages_cover_every_item_once_and_put_items_round_trips() {
     let clock = Harness::new_clock();
-    let src = SqliteBackend::open_in_memory(clock.clone()).await.unwrap();
+    let src = open_tables_in_memory(clock.clone()).await.unwrap();
     for i in 0..7 {
         src.save_sample(sample(&format!("hk{i}"), 1_000 + i))
             .await
@@ -450,7 +473,7 @@ async fn scan_pages_cover_every_item_once_and_put_items_round_trips() {
     }
     assert_eq!(pages, 3);
     assert_eq!(items.len(), 7);
-    let dst = SqliteBackend::open_in_memory(clock).await.unwrap();
+    let dst = open_tables_in_memory(clock).await.unwrap();
     dst.put_items(Table::SampleResults, items.clone())
         .await
         .unwrap();
@@ -502,7 +525,7 @@ async fn scan_pages_cover_every_item_once_and_put_items_round_trips() {
 #[tokio::test]
 async fn reset_empties_the_seven_tables_and_init_is_idempotent() {
     let clock = Harness::new_clock();
-    let db = SqliteBackend::open_in_memory(clock).await.unwrap();
+    let db = open_tables_in_memory(clock).await.unwrap();
     db.save_sample(sample("a", 1)).await.unwrap();
     db.init().await.unwrap();
     db.init().await.unwrap();
@@ -515,7 +538,7 @@ async fn reset_empties_the_seven_tables_and_init_is_idempotent() {
 #[tokio::test]
 async fn an_oversize_sample_in_a_batch_writes_nothing() {
     let clock = Harness::new_clock();
-    let db = SqliteBackend::open_in_memory(clock).await.unwrap();
+    let db = open_tables_in_memory(clock).await.unwrap();
     // ~900 KB of incompressible text: over 400 KB even after zstd.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let noise: String = (0..900_000)
@@ -539,7 +562,7 @@ async fn an_oversize_sample_in_a_batch_writes_nothing() {
 #[tokio::test]
 async fn snapshot_headers_are_stored_like_on_dynamodb() {
     let clock = Harness::new_clock();
-    let db = SqliteBackend::open_in_memory(clock.clone()).await.unwrap();
+    let db = open_tables_in_memory(clock.clone()).await.unwrap();
     let score = |hk: &str| Score {
         block_number: 10,
         miner_hotkey: hk.into(),
@@ -577,7 +600,9 @@ async fn snapshot_headers_are_stored_like_on_dynamodb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_start_each_task_exactly_once() {
     let f = file_db();
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
+    let db = open_tables(&f.path, f.clock.clone(), OpenMode::Create)
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for _ in 0..20 {
         ids.push(db.create_task(task("hk", None)).await.unwrap().task_id);
@@ -624,7 +649,9 @@ async fn concurrent_claims_start_each_task_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_statistics_lose_no_update() {
     let f = file_db();
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
+    let db = open_tables(&f.path, f.clock.clone(), OpenMode::Create)
+        .await
+        .unwrap();
     db.save_metadata(MinerInfo {
         miner_hotkey: "hk".into(),
         ..Default::default()
@@ -658,7 +685,9 @@ async fn concurrent_statistics_lose_no_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_set_param_never_repeats_a_version() {
     let f = file_db();
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
+    let db = open_tables(&f.path, f.clock.clone(), OpenMode::Create)
+        .await
+        .unwrap();
     let mut workers = Vec::new();
     for w in 0..8 {
         let db = db.clone();
@@ -690,7 +719,8 @@ async fn concurrent_set_param_never_repeats_a_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readers_run_beside_a_writer() {
     let f = file_db();
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
+    let db_driver = SqliteDriver::open(&f.path, OpenMode::Create).await.unwrap();
+    let db = Arc::new(Tables::new(db_driver.clone(), f.clock.clone()));
     let writer = {
         let db = db.clone();
         tokio::spawn(async move {
@@ -727,7 +757,8 @@ async fn damaged_rows_scan_whole_and_round_trip_raw() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("damaged.db");
     let clock = Harness::new_clock();
-    let db = SqliteBackend::open(&path, clock.clone()).await.unwrap();
+    let db_driver = SqliteDriver::open(&path, OpenMode::Create).await.unwrap();
+    let db = Arc::new(Tables::new(db_driver.clone(), clock.clone()));
     for name in ["a", "b", "c", "d", "e", "f"] {
         db.set_param(name, ParamValue::Int(1), "", "t")
             .await
@@ -775,7 +806,7 @@ async fn damaged_rows_scan_whole_and_round_trip_raw() {
         assert!(["param_value", "description", "updated_by"].contains(&d.attribute.as_str()));
     }
     // Raw bytes write back as they were read.
-    let copy = SqliteBackend::open_in_memory(clock).await.unwrap();
+    let copy = open_tables_in_memory(clock).await.unwrap();
     let writable: Vec<_> = ["a", "b", "e", "f"].iter().map(|n| by_name(n)).collect();
     copy.put_items(Table::SystemConfig, writable.clone())
         .await
@@ -813,8 +844,9 @@ async fn a_version_one_file_gains_the_sample_id_index() {
         conn.execute_batch("DROP INDEX \"sample_results-id-index\"; PRAGMA user_version = 1;")
             .unwrap();
     }
-    let db = SqliteBackend::open(&f.path, f.clock.clone()).await.unwrap();
-    assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let db_driver = SqliteDriver::open(&f.path, OpenMode::Create).await.unwrap();
+    let db = Arc::new(Tables::new(db_driver.clone(), f.clock.clone()));
+    assert_eq!(db_driver.schema_version().await.unwrap(), SCHEMA_VERSION);
     drop(db);
     let conn = rusqlite::Connection::open(&f.path).unwrap();
     let n: i64 = conn

@@ -522,8 +522,9 @@ pub fn key_of(item: &Item) -> Option<(String, String)> {
 /// A storage driver (see the module docs for the contract). Twelve
 /// required methods; [`Driver::get`], [`Driver::put`] and
 /// [`Driver::delete`] are provided on top of the batch calls, and
-/// [`Driver::query_all`] / [`Driver::delete_where`] on top of
-/// [`Driver::query`].
+/// [`Driver::query_all`], [`Driver::count`], [`Driver::partitions`] and
+/// [`Driver::delete_where`] on top of [`Driver::query`] (a store may
+/// override them with something cheaper that means the same).
 #[async_trait]
 pub trait Driver: Send + Sync + Debug + 'static {
     /// What this driver can do.
@@ -619,6 +620,32 @@ pub trait Driver: Send + Sync + Debug + 'static {
             out.truncate(l);
         }
         Ok(out)
+    }
+
+    /// How many items `query` returns (up to its limit). A store that can
+    /// count without reading the items (SQLite's `COUNT(*)`) overrides it.
+    async fn count(&self, table: Table, query: Query) -> Result<usize> {
+        Ok(self
+            .query_all(table, query.select(Select::Keys))
+            .await?
+            .len())
+    }
+
+    /// The distinct partition keys (`pk`) of `table`, ascending. A store
+    /// that can skip from one partition to the next (SQLite's skip scan
+    /// over its primary key) overrides the pass over every key.
+    async fn partitions(&self, table: Table) -> Result<Vec<String>> {
+        let q = Query::new(Target::Table, Cond::True).select(Select::Keys);
+        let mut pks: Vec<String> = self
+            .query_all(table, q)
+            .await?
+            .iter()
+            .filter_map(key_of)
+            .map(|(pk, _)| pk)
+            .collect();
+        pks.sort();
+        pks.dedup();
+        Ok(pks)
     }
 
     /// Deletes every item of `query` (by key, in batches); how many.

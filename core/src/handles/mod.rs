@@ -184,8 +184,8 @@ impl Admin for Tables {
         let now = self.now_s();
         let mut out = BTreeMap::new();
         for table in Table::ALL {
-            let q = all_where(ttl::unexpired(table, now)).select(Select::Keys);
-            out.insert(table, self.items(table, q).await?.len() as u64);
+            let q = all_where(ttl::unexpired(table, now));
+            out.insert(table, self.driver.count(table, q).await? as u64);
         }
         Ok(out)
     }

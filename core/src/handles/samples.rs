@@ -185,20 +185,13 @@ impl SampleStore for Tables {
     ) -> Result<usize> {
         let pk = rules::owner(miner_hotkey, model_revision)?;
         let filter = rules::of_owner(&pk, None).and(rules::before(before_ms));
-        let q = Query::new(Target::Partition(pk), filter).select(Select::Keys);
-        Ok(self.items(T, q).await?.len())
+        self.driver
+            .count(T, Query::new(Target::Partition(pk), filter))
+            .await
     }
 
     async fn list_sample_owners(&self) -> Result<Vec<(String, String)>> {
-        let q = Query::new(Target::Table, crate::cond::Cond::True).select(Select::Keys);
-        let mut pks: Vec<String> = self
-            .items(T, q)
-            .await?
-            .iter()
-            .filter_map(key_of)
-            .map(|(pk, _)| pk)
-            .collect();
-        pks.dedup();
+        let pks = self.driver.partitions(T).await?;
         let mut owners = pks
             .iter()
             .map(|pk| keys::parse_miner_revision_pk(pk))

@@ -328,14 +328,12 @@ mod tests {
 
     use affine_db::admin::scan_all;
     use affine_db::clock::system_clock;
-    use affine_db::sqlite::SqliteBackend;
     use affine_db::tables::samples::{Sample, SampleKey, SampleStore};
 
     async fn memory_store() -> Store {
-        let backend = SqliteBackend::open_in_memory(system_clock())
+        affine_db::sqlite::open_store_in_memory(system_clock())
             .await
-            .expect("in-memory SQLite");
-        Store::new(backend)
+            .expect("in-memory SQLite")
     }
 
     /// Every item of every table.
