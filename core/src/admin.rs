@@ -22,6 +22,9 @@ pub struct Capabilities {
     pub name: &'static str,
     /// The most write requests one batch carries.
     pub max_batch_write: usize,
+    /// How many write batches are worth keeping in flight at once (1 for a
+    /// single-writer store, where more would only queue).
+    pub writes_in_flight: usize,
     /// Whether the server deletes expired items on its own (eventually).
     pub server_side_ttl: bool,
 }

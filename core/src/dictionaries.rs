@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::item::{Attr, Item, ItemReader};
 use crate::keys;
 use crate::schema::Table;
-use crate::schema::{PK, SK};
+use crate::schema::{CONVERSATION_ATTR, PK, SK};
 use crate::tables::samples::{Conversation, Sample};
 
 pub use crate::keys::{dictionary_sk, DICTIONARY_PK, DICTIONARY_TARGETS_SK as TARGETS_SK};
@@ -360,7 +360,7 @@ pub async fn sync_if_due(codec: &Codec, admin: &dyn Admin) {
 pub async fn ensure_readable(codec: &Codec, admin: &dyn Admin, items: &[Item]) -> Result<()> {
     let mut missing: Vec<u32> = items
         .iter()
-        .filter_map(|i| match i.get("conversation_compressed") {
+        .filter_map(|i| match i.get(CONVERSATION_ATTR) {
             Some(Attr::B(frame)) => frame_dictionary_id(frame),
             _ => None,
         })

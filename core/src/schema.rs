@@ -39,7 +39,7 @@ impl Table {
     ];
 
     /// The bare table name (SQLite table, DynamoDB suffix).
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Table::SampleResults => "sample_results",
             Table::TaskQueue => "task_queue",
@@ -286,6 +286,10 @@ use AttrType::*;
 
 /// Index of samples by env and time.
 pub const ENV_TIMESTAMP_INDEX: &str = "env-timestamp-index";
+
+/// The sample attribute holding the compressed conversation (left out of
+/// the env index and of reads without conversations).
+pub const CONVERSATION_ATTR: &str = "conversation_compressed";
 /// Index of tasks by status and creation.
 pub const STATUS_CREATED_INDEX: &str = "status-created-index";
 /// Index of score rows by block.
@@ -307,7 +311,7 @@ static SAMPLE_RESULTS: TableDef = TableDef {
         a("success", Bool),
         a("latency_ms", Int),
         a("timestamp", Int),
-        a("conversation_compressed", B),
+        a(CONVERSATION_ATTR, B),
         a("validator_hotkey", S),
         a("block_number", Int),
         a("signature", S),
@@ -317,7 +321,7 @@ static SAMPLE_RESULTS: TableDef = TableDef {
         hash: "env",
         range: "timestamp",
         // Conversations are fetched by key when asked for, never stored twice.
-        projection: Projection::AllExcept(&["conversation_compressed"]),
+        projection: Projection::AllExcept(&[CONVERSATION_ATTR]),
     }],
     ttl: None,
 };
@@ -481,7 +485,7 @@ mod tests {
     fn sample_index_does_not_duplicate_conversations() {
         let def = Table::SampleResults.def();
         let projected = def.projected(&def.indexes[0]);
-        assert!(!projected.contains(&"conversation_compressed"));
+        assert!(!projected.contains(&CONVERSATION_ATTR));
         assert!(projected.contains(&"score"));
     }
 }

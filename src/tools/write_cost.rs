@@ -9,7 +9,7 @@ use serde::Serialize;
 use affine_db_core::codec::{gzip9, Codec};
 use affine_db_core::error::Result;
 use affine_db_core::item::{item_size, Attr, Item};
-use affine_db_core::schema::{IndexDef, Projection, Table, PK, SK};
+use affine_db_core::schema::{IndexDef, Projection, Table, CONVERSATION_ATTR, PK, SK};
 use affine_db_core::tables::samples::NewSample;
 
 /// Write capacity units of writing an item of `bytes` (1 per started KiB,
@@ -101,7 +101,7 @@ pub fn compare(
         };
         let raw = serde_json::to_vec(&s.conversation).unwrap_or_default();
         let mut original = item.clone();
-        original.insert("conversation_compressed".into(), Attr::B(gzip9(&raw)));
+        original.insert(CONVERSATION_ATTR.into(), Attr::B(gzip9(&raw)));
         if affine_db_core::item::check_item_size("original", &original).is_err() {
             continue;
         }
@@ -116,7 +116,7 @@ pub fn compare(
                 .filter_map(|i| index_item(item, i))
                 .map(|i| item_size(&i) as u64)
                 .sum::<u64>();
-            if let Some(Attr::B(c)) = item.get("conversation_compressed") {
+            if let Some(Attr::B(c)) = item.get(CONVERSATION_ATTR) {
                 cost.conversation_bytes += c.len() as u64;
             }
             cost.write_units += item_write_units(item, ix);
@@ -145,9 +145,9 @@ mod tests {
         item.insert(SK.into(), Attr::s("s"));
         item.insert("env".into(), Attr::s("sat"));
         item.insert("timestamp".into(), Attr::int(1));
-        item.insert("conversation_compressed".into(), Attr::B(vec![7; 3000]));
+        item.insert(CONVERSATION_ATTR.into(), Attr::B(vec![7; 3000]));
         let ours = index_item(&item, &Table::SampleResults.def().indexes[0]).unwrap();
-        assert!(!ours.contains_key("conversation_compressed"));
+        assert!(!ours.contains_key(CONVERSATION_ATTR));
         assert_eq!(ours.len(), 4);
         let all = index_item(&item, &original_index()).unwrap();
         assert_eq!(all, item);

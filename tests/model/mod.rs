@@ -950,6 +950,7 @@ impl Admin for Model {
         Capabilities {
             name: "model",
             max_batch_write: usize::MAX,
+            writes_in_flight: usize::MAX,
             server_side_ttl: false,
         }
     }

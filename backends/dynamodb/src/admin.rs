@@ -34,6 +34,7 @@ impl Admin for DynamoBackend {
         Capabilities {
             name: "dynamodb",
             max_batch_write: MAX_BATCH_WRITE,
+            writes_in_flight: self.batch_concurrency(),
             server_side_ttl: true,
         }
     }

@@ -88,6 +88,7 @@ impl Capabilities {
         crate::admin::Capabilities {
             name: self.name,
             max_batch_write: self.max_batch_write,
+            writes_in_flight: self.writes_in_flight,
             server_side_ttl: self.server_side_ttl,
         }
     }

@@ -25,7 +25,7 @@ use crate::dictionaries::{self, PartitionItem, DICTIONARY_PK};
 use crate::error::{Error, Result};
 use crate::item::Attr;
 use crate::keys;
-use crate::schema::Table;
+use crate::schema::{Table, CONVERSATION_ATTR};
 use crate::store::Store;
 
 /// The sort key of the saved scan position.
@@ -185,7 +185,7 @@ pub async fn recompress(
                 continue;
             }
             sum.scanned += 1;
-            let Some(Attr::B(frame)) = item.get("conversation_compressed") else {
+            let Some(Attr::B(frame)) = item.get(CONVERSATION_ATTR) else {
                 sum.current += 1;
                 continue;
             };
@@ -212,7 +212,7 @@ pub async fn recompress(
             sum.bytes_before += frame.len() as u64;
             sum.bytes_after += new.len() as u64;
             let mut item = item;
-            item.insert("conversation_compressed".into(), Attr::B(new));
+            item.insert(CONVERSATION_ATTR.into(), Attr::B(new));
             rewrites.push(item);
         }
         if !opts.dry_run && !rewrites.is_empty() {

@@ -12,7 +12,7 @@ use crate::dictionaries::{self, DictionaryInfo, Targets};
 use crate::error::{Error, Result};
 use crate::item::Attr;
 use crate::keys;
-use crate::schema::Table;
+use crate::schema::{Table, CONVERSATION_ATTR};
 use crate::store::Store;
 
 /// What to train on and what to do with the result.
@@ -98,7 +98,7 @@ pub async fn train_from_store(
                     continue;
                 }
             }
-            let Some(Attr::B(frame)) = item.get("conversation_compressed") else {
+            let Some(Attr::B(frame)) = item.get(CONVERSATION_ATTR) else {
                 continue;
             };
             seen += 1;

@@ -14,7 +14,8 @@ use crate::keys;
 use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
-const TABLE: &str = "system_config";
+/// The table, as errors name it (the schema's name).
+const TABLE: &str = crate::schema::Table::SystemConfig.name();
 
 /// The declared type of a parameter: one of the six this build writes, or
 /// (read only) another name the original Python layer accepted.

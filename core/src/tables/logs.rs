@@ -12,7 +12,8 @@ use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 use crate::ttl;
 
-const TABLE: &str = "execution_logs";
+/// The table, as errors name it (the schema's name).
+const TABLE: &str = crate::schema::Table::ExecutionLogs.name();
 
 /// How an execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -12,7 +12,8 @@ use crate::keys;
 use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
-const TABLE: &str = "miner_metadata";
+/// The table, as errors name it (the schema's name).
+const TABLE: &str = crate::schema::Table::MinerMetadata.name();
 
 /// Chutes deployment status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

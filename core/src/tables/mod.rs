@@ -8,3 +8,6 @@ pub mod retention;
 pub mod samples;
 pub mod scores;
 pub mod tasks;
+
+#[cfg(test)]
+mod shapes;

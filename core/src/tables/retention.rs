@@ -9,7 +9,8 @@ use crate::keys;
 use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
-const TABLE: &str = "data_retention_policy";
+/// The table, as errors name it (the schema's name).
+const TABLE: &str = crate::schema::Table::DataRetentionPolicy.name();
 
 /// Days samples of a miner without a policy are kept.
 pub const DEFAULT_RETENTION_DAYS: i64 = 90;

@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 use crate::item::{check_item_size, Attr, Item, ItemReader};
 use crate::keys;
 use crate::order::{Field, Key, Order};
-use crate::schema::{PK, SK};
+use crate::schema::{CONVERSATION_ATTR, PK, SK};
 
-const TABLE: &str = "sample_results";
+/// The table, as errors name it (the schema's name).
+const TABLE: &str = crate::schema::Table::SampleResults.name();
 
 /// A sample to save. `sample_id` defaults to a fresh UUID and `timestamp`
 /// (milliseconds) to now.
@@ -215,7 +216,7 @@ impl Sample {
         item.insert("success".into(), Attr::Bool(self.success));
         item.insert("latency_ms".into(), Attr::int(self.latency_ms));
         item.insert("timestamp".into(), Attr::int(self.timestamp));
-        item.insert("conversation_compressed".into(), Attr::B(conversation));
+        item.insert(CONVERSATION_ATTR.into(), Attr::B(conversation));
         item.insert("validator_hotkey".into(), Attr::s(&self.validator_hotkey));
         item.insert("block_number".into(), Attr::int(self.block_number));
         item.insert("signature".into(), Attr::s(&self.signature));
@@ -227,8 +228,8 @@ impl Sample {
     /// with `None` (or when the item carries none) it is left out.
     pub fn from_item(item: &Item, codec: Option<&Codec>) -> Result<Sample> {
         let r = ItemReader::new(TABLE, item);
-        let conversation = match (codec, r.get("conversation_compressed")) {
-            (Some(codec), Some(_)) => Some(codec.decode(r.b("conversation_compressed")?)?),
+        let conversation = match (codec, r.get(CONVERSATION_ATTR)) {
+            (Some(codec), Some(_)) => Some(codec.decode(r.b(CONVERSATION_ATTR)?)?),
             _ => None,
         };
         Ok(Sample {

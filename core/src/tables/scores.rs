@@ -16,7 +16,8 @@ use crate::keys;
 use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 
-const TABLE: &str = "scores";
+/// The table, as errors name it (the schema's name).
+const TABLE: &str = crate::schema::Table::Scores.name();
 
 /// `snapshot_status` of a header while its rows are being written.
 pub const SNAPSHOT_WRITING: &str = "writing";

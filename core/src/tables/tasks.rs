@@ -13,7 +13,8 @@ use crate::order::{Field, Key, Order};
 use crate::schema::{PK, SK};
 use crate::ttl;
 
-const TABLE: &str = "task_queue";
+/// The table, as errors name it (the schema's name).
+const TABLE: &str = crate::schema::Table::TaskQueue.name();
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

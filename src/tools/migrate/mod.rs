@@ -158,16 +158,19 @@ pub fn default_workers() -> usize {
 pub const DEFAULT_IN_FLIGHT: usize = 4;
 
 impl MigrateOptions {
-    /// The defaults for `store`: on SQLite one batch in flight (its one
-    /// writer connection commits batches one at a time, so more would only
-    /// queue, each holding a thread and its memory: measured on 40,000
-    /// records, 43 MB peak RSS and 6.2 s of CPU instead of 66 MB and 7.8 s,
-    /// at the same rate), elsewhere [`DEFAULT_IN_FLIGHT`].
+    /// The defaults for `store`: at most as many batches in flight as the
+    /// store says are worth it ([`affine_db_core::Capabilities::writes_in_flight`]),
+    /// and at most [`DEFAULT_IN_FLIGHT`]. SQLite says one (its one writer
+    /// connection commits batches one at a time, so more would only queue,
+    /// each holding a thread and its memory: measured on 40,000 records,
+    /// 43 MB peak RSS and 6.2 s of CPU instead of 66 MB and 7.8 s, at the
+    /// same rate).
     pub fn for_store(store: &Store) -> MigrateOptions {
-        let in_flight = match store.admin.capabilities().name {
-            "sqlite" => 1,
-            _ => DEFAULT_IN_FLIGHT,
-        };
+        let in_flight = store
+            .admin
+            .capabilities()
+            .writes_in_flight
+            .clamp(1, DEFAULT_IN_FLIGHT);
         MigrateOptions {
             in_flight,
             ..MigrateOptions::default()
