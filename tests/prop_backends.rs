@@ -25,9 +25,9 @@
 //! | patch | mutation | caught by |
 //! |---|---|---|
 //! | 01 | DynamoDB `update_statistics` stops resetting `consecutive_errors` on success | `miner_counters_and_pauses` |
-//! | 02 | SQLite `get_samples_by_env` range end exclusive (inclusive in the model) | `retention_cleanup_rules` |
+//! | 02 | SQLite driver: a `RangeCond::Between` query excludes its upper end | `retention_cleanup_rules` |
 //! | 03 | DynamoDB gets treat an item whose `ttl` equals now as live | `ttl_visibility_and_purge` |
-//! | 04 | SQLite `delete_samples_before` also deletes the sample at the cut-off | `retention_cleanup_rules` |
+//! | 04 | SQLite driver: `delete_where` drops the filter (deletes its whole target) | `retention_cleanup_rules` |
 //! | 05 | DynamoDB `get_tasks_by_miner` applies the limit before the status filter | `task_queue_claims_and_order` |
 //! | 06 | core: `fail_task` does not count the failure (`error_count`) | `task_queue_claims_and_order` |
 //! | 07 | DynamoDB `get_pending_tasks` ignores the requested order | `task_queue_claims_and_order` |
@@ -35,7 +35,7 @@
 //! | 09 | core: log window start exclusive (`timestamp > now - window`) | `ttl_visibility_and_purge` |
 //! | 10 | core: a pause expires only after `pause_until`, not at it | `miner_counters_and_pauses` |
 //! | 11 | DynamoDB `set_param` stops counting versions | `config_versions` |
-//! | 12 | SQLite `purge_expired` removes items that expire in one second | `ttl_visibility_and_purge` |
+//! | 12 | SQLite driver: `count` drops the filter (`stats` counts expired items) | `ttl_visibility_and_purge` |
 //! | 13 | core: `protected_since` restarts on every protection | `retention_cleanup_rules` |
 //! | 14 | DynamoDB `check_consecutive_errors` without the "at least `threshold` logs" check | `ttl_visibility_and_purge` |
 //! | 15 | core: top-3 ties broken by hotkey descending | `top_three_protection` |
