@@ -47,6 +47,9 @@ fn key_order(query: &Query) -> Option<bool> {
 
 /// The key condition `attr` satisfies `range`, added to `e`.
 fn range_condition(e: &mut Expr, attr: &str, range: &RangeCond) -> Option<String> {
+    if matches!(range, RangeCond::Any) {
+        return None;
+    }
     let n = e.name(attr);
     match range {
         RangeCond::Any => None,
