@@ -17,10 +17,15 @@
 //! reads every match, sorts with [`Query::compare`] (ties by `pk`, then
 //! `sk`) and returns the first `limit` after the cursor.
 //!
-//! [`Cond::eval`]: affine_db_core::cond::Cond::eval
+//! A query that selects fewer than all attributes reads only those and what
+//! checking, ordering and resuming need (a ProjectionExpression), so a list
+//! without the conversation never transfers it.
 
-use affine_db_core::driver::{Cursor, Page, Query, RangeCond, Target};
-use affine_db_core::schema::{PK, SK};
+use std::collections::HashSet;
+
+use affine_db_core::cond::Cond;
+use affine_db_core::driver::{Cursor, Page, Query, RangeCond, Select, Target};
+use affine_db_core::schema::{Projection, PK, SK};
 use affine_db_core::{Error, Item, Result, Table};
 
 use super::DynamoDriver;
@@ -80,11 +85,68 @@ fn key_condition(e: &mut Expr, hash: &str, value: &affine_db_core::Attr, range: 
     expr
 }
 
+/// Adds the attributes `cond` reads to `out`.
+fn cond_attrs(cond: &Cond, out: &mut Vec<&'static str>) {
+    match cond {
+        Cond::True => {}
+        Cond::Exists => out.push(PK),
+        Cond::Eq(a, _) | Cond::Cmp(a, ..) | Cond::IsNumber(a) | Cond::Null(a) => out.push(a),
+        Cond::And(parts) | Cond::Or(parts) => parts.iter().for_each(|c| cond_attrs(c, out)),
+        Cond::Not(c) => cond_attrs(c, out),
+    }
+}
+
+/// The attributes to read for `query` when it selects fewer than all (the
+/// selected ones and what the driver needs to check, order and resume:
+/// keys, sort key, filter and order attributes), `None` to read all. An
+/// index query names only what the index projects.
+fn read_attrs(table: Table, query: &Query) -> Option<Vec<&'static str>> {
+    let def = table.def();
+    let mut attrs = vec![PK, SK];
+    match query.select {
+        Select::All => return None,
+        Select::Keys => {}
+        Select::Without(skip) => attrs.extend(
+            def.attrs
+                .iter()
+                .map(|a| a.name)
+                .filter(|n| !skip.contains(n)),
+        ),
+    }
+    attrs.extend(query.order.iter().map(|s| s.attr));
+    cond_attrs(&query.filter, &mut attrs);
+    if let Target::Index { index, .. } = query.target() {
+        attrs.extend([index.hash, index.range]);
+        if !matches!(index.projection, Projection::All) {
+            let projected = def.projected(index);
+            attrs.retain(|a| {
+                [PK, SK, index.hash, index.range].contains(a) || projected.contains(a)
+            });
+        }
+    }
+    let mut seen = HashSet::new();
+    attrs.retain(|a| seen.insert(*a));
+    Some(attrs)
+}
+
+/// The ProjectionExpression of `attrs`, its names added to `e`.
+fn projection(e: &mut Expr, attrs: Option<Vec<&'static str>>) -> Option<String> {
+    attrs.map(|attrs| {
+        attrs
+            .into_iter()
+            .map(|a| e.name(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 /// The request reading `query`'s target, its filter as the
-/// FilterExpression, in key order (`ascending`) where there is one.
+/// FilterExpression, in key order (`ascending`) where there is one, only
+/// the attributes [`read_attrs`] names.
 fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Request {
     let name = d.table_name(table);
     let mut e = Expr::new();
+    let projected = projection(&mut e, read_attrs(table, query));
     match query.target() {
         Target::Partition(pk) => {
             let keys = key_condition(
@@ -100,6 +162,7 @@ fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Re
                     .table_name(name)
                     .key_condition_expression(keys)
                     .set_filter_expression(filter)
+                    .set_projection_expression(projected)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
                     .consistent_read(true)
@@ -116,6 +179,7 @@ fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Re
                     .index_name(index.name)
                     .key_condition_expression(keys)
                     .set_filter_expression(filter)
+                    .set_projection_expression(projected)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values()),
             )
@@ -128,6 +192,7 @@ fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Re
                     .scan()
                     .table_name(name)
                     .set_filter_expression(filter)
+                    .set_projection_expression(projected)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
                     .consistent_read(true),
