@@ -24,7 +24,7 @@
 use std::collections::HashSet;
 
 use affine_db_core::cond::Cond;
-use affine_db_core::driver::{Cursor, Page, Query, RangeCond, Select, Target};
+use affine_db_core::driver::{compare_attrs, Cursor, Page, Query, RangeCond, Select, Target};
 use affine_db_core::schema::{Projection, PK, SK};
 use affine_db_core::{Error, Item, Result, Table};
 
@@ -96,6 +96,30 @@ fn cond_attrs(cond: &Cond, out: &mut Vec<&'static str>) {
     }
 }
 
+/// The part of `query`'s filter sent as the FilterExpression: a Query's
+/// filter may not name the keys of the table or index it reads (DynamoDB
+/// refuses it), so the conjuncts that do are left out; every item read is
+/// checked against the whole filter anyway.
+fn server_filter(query: &Query) -> Cond {
+    let keys: Vec<&str> = match query.target() {
+        Target::Table => return query.filter.clone(),
+        Target::Partition(_) => vec![PK, SK],
+        Target::Index { index, .. } => vec![PK, SK, index.hash, index.range],
+    };
+    let parts = match &query.filter {
+        Cond::And(parts) => parts.clone(),
+        c => vec![c.clone()],
+    };
+    parts
+        .into_iter()
+        .filter(|c| {
+            let mut attrs = Vec::new();
+            cond_attrs(c, &mut attrs);
+            !attrs.iter().any(|a| keys.contains(a))
+        })
+        .fold(Cond::True, Cond::and)
+}
+
 /// The attributes to read for `query` when it selects fewer than all (the
 /// selected ones and what the driver needs to check, order and resume:
 /// keys, sort key, filter and order attributes), `None` to read all. An
@@ -155,7 +179,7 @@ fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Re
                 &affine_db_core::Attr::S(pk.clone()),
                 Some((SK, &query.range)),
             );
-            let filter = e.condition(&query.filter);
+            let filter = e.condition(&server_filter(query));
             Request::Query(
                 d.client
                     .query()
@@ -171,7 +195,7 @@ fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Re
         }
         Target::Index { index, hash } => {
             let keys = key_condition(&mut e, index.hash, hash, Some((index.range, &query.range)));
-            let filter = e.condition(&query.filter);
+            let filter = e.condition(&server_filter(query));
             Request::Query(
                 d.client
                     .query()
@@ -186,7 +210,7 @@ fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Re
         }
         Target::Table => {
             // The range on `sk` of a scan is checked on each item read.
-            let filter = e.condition(&query.filter);
+            let filter = e.condition(&server_filter(query));
             Request::Scan(
                 d.client
                     .scan()
@@ -227,7 +251,10 @@ fn parse_cursor(cursor: &str) -> Result<Item> {
 /// One page of `query` on `table`.
 pub(super) async fn run(d: &DynamoDriver, table: Table, query: &Query) -> Result<Page> {
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
-    if query.limit == Some(0) {
+    // An empty range matches nothing (DynamoDB refuses a BETWEEN whose
+    // bounds are reversed rather than answering no items).
+    let empty = matches!(&query.range, RangeCond::Between(lo, hi) if compare_attrs(Some(lo), Some(hi)).is_gt());
+    if query.limit == Some(0) || empty {
         return Ok(Page::default());
     }
     let res = match key_order(query) {
