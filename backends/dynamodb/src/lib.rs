@@ -37,6 +37,7 @@ mod batch;
 mod client;
 mod config;
 mod convert;
+mod driver;
 mod errors;
 mod expr;
 mod logs;
@@ -53,6 +54,7 @@ mod tasks;
 
 pub use batch::{DEFAULT_BATCH_CONCURRENCY, MAX_BATCH_CONCURRENCY, MAX_BATCH_GET, MAX_BATCH_WRITE};
 pub use config::{DynamoConfig, DEFAULT_PREFIX};
+pub use driver::DynamoDriver;
 
 /// The DynamoDB backend: seven tables under one prefix.
 #[derive(Debug)]

@@ -41,6 +41,19 @@ impl Pager {
         }
     }
 
+    /// Pages of `request` starting after the key `start` (`None`: from the start).
+    pub fn resuming(request: Request, what: impl Into<String>, start: Option<AvMap>) -> Self {
+        Pager {
+            start,
+            ..Pager::new(request, what)
+        }
+    }
+
+    /// Whether the last page has been read.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The next page of raw items, `None` after the last.
     pub async fn next_page(&mut self) -> Result<Option<Vec<Item>>> {
         if self.done {

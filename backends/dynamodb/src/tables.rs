@@ -238,9 +238,9 @@ pub async fn list(client: &Client, prefix: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Deletes this prefix's seven tables (only those), waits until they are
-/// gone, then recreates them.
-pub async fn reset(client: &Client, prefix: &str) -> Result<()> {
+/// Deletes this prefix's seven tables (only those) and waits until they
+/// are gone; a table that is already missing is fine.
+pub async fn drop_all(client: &Client, prefix: &str) -> Result<()> {
     for table in Table::ALL {
         let name = table.prefixed(prefix);
         if let Err(e) = client.delete_table().table_name(&name).send().await {
@@ -253,6 +253,13 @@ pub async fn reset(client: &Client, prefix: &str) -> Result<()> {
     for table in Table::ALL {
         wait_gone(client, &table.prefixed(prefix)).await?;
     }
+    Ok(())
+}
+
+/// Deletes this prefix's seven tables (only those), waits until they are
+/// gone, then recreates them.
+pub async fn reset(client: &Client, prefix: &str) -> Result<()> {
+    drop_all(client, prefix).await?;
     for table in Table::ALL {
         create(client, prefix, table).await?;
     }

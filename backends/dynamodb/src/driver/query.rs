@@ -1,0 +1,369 @@
+//! [`Driver::query`](affine_db_core::driver::Driver::query) on DynamoDB.
+//!
+//! A [`Target::Partition`] is a Query on `pk` (the [`RangeCond`] on `sk` in
+//! the KeyConditionExpression), a [`Target::Index`] a Query on the index
+//! (hash attribute equal to the value, the range on the index's range
+//! attribute), a [`Target::Table`] a Scan. The filter goes as the
+//! FilterExpression and every item read is checked again with the core's
+//! [`Query::accepts`], so the result is exactly what [`Cond::eval`] says.
+//! DynamoDB applies `Limit` before filters, so no `Limit` is sent: pages
+//! are read until the query has `limit` matches or the data ends.
+//!
+//! When the query's order is the partition's key order (by `sk`, either
+//! way), the pages are read in that order and reading stops at the limit;
+//! the cursor names the last item returned and the next page starts right
+//! after it (`ExclusiveStartKey`). Any other order (an index, whose equal
+//! range values DynamoDB orders arbitrarily, a scan, or non-key attributes)
+//! reads every match, sorts with [`Query::compare`] (ties by `pk`, then
+//! `sk`) and returns the first `limit` after the cursor.
+//!
+//! A query that selects fewer than all attributes reads only those and what
+//! checking, ordering and resuming need (a ProjectionExpression), so a list
+//! without the conversation never transfers it.
+
+use std::collections::HashSet;
+
+use affine_db_core::cond::Cond;
+use affine_db_core::driver::{compare_attrs, Cursor, Page, Query, RangeCond, Select, Target};
+use affine_db_core::schema::{Projection, PK, SK};
+use affine_db_core::{Error, Item, Result, Table};
+
+use super::DynamoDriver;
+use crate::convert;
+use crate::errors::{self, STORE};
+use crate::expr::Expr;
+use crate::query::{Pager, Request};
+use crate::tables;
+
+/// The direction (`true`: ascending) in which a partition query's order is
+/// its key order, `None` when it is not.
+fn key_order(query: &Query) -> Option<bool> {
+    if !matches!(query.target(), Target::Partition(_)) {
+        return None;
+    }
+    // Within one partition `pk` is constant and `sk` unique: what follows
+    // the first `sk` never decides.
+    match query.order.iter().find(|s| s.attr != PK) {
+        None => Some(true),
+        Some(s) if s.attr == SK => Some(!s.descending),
+        Some(_) => None,
+    }
+}
+
+/// The key condition `attr` satisfies `range`, added to `e`.
+fn range_condition(e: &mut Expr, attr: &str, range: &RangeCond) -> Option<String> {
+    if matches!(range, RangeCond::Any) {
+        return None;
+    }
+    let n = e.name(attr);
+    match range {
+        RangeCond::Any => None,
+        RangeCond::Eq(v) => {
+            let v = e.value(convert::to_av(v));
+            Some(format!("{n} = {v}"))
+        }
+        RangeCond::Between(lo, hi) => {
+            let lo = e.value(convert::to_av(lo));
+            let hi = e.value(convert::to_av(hi));
+            Some(format!("{n} BETWEEN {lo} AND {hi}"))
+        }
+        RangeCond::BeginsWith(prefix) => {
+            let p = e.value(convert::s(prefix.clone()));
+            Some(format!("begins_with({n}, {p})"))
+        }
+    }
+}
+
+/// `hash = value [AND range]`, added to `e`.
+fn key_condition(e: &mut Expr, hash: &str, value: &affine_db_core::Attr, range: Option<(&str, &RangeCond)>) -> String {
+    let (h, v) = (e.name(hash), e.value(convert::to_av(value)));
+    let mut expr = format!("{h} = {v}");
+    if let Some(r) = range.and_then(|(attr, range)| range_condition(e, attr, range)) {
+        expr.push_str(" AND ");
+        expr.push_str(&r);
+    }
+    expr
+}
+
+/// Adds the attributes `cond` reads to `out`.
+fn cond_attrs(cond: &Cond, out: &mut Vec<&'static str>) {
+    match cond {
+        Cond::True => {}
+        Cond::Exists => out.push(PK),
+        Cond::Eq(a, _) | Cond::Cmp(a, ..) | Cond::IsNumber(a) | Cond::Null(a) => out.push(a),
+        Cond::And(parts) | Cond::Or(parts) => parts.iter().for_each(|c| cond_attrs(c, out)),
+        Cond::Not(c) => cond_attrs(c, out),
+    }
+}
+
+/// The part of `query`'s filter sent as the FilterExpression: a Query's
+/// filter may not name the keys of the table or index it reads (DynamoDB
+/// refuses it), so the conjuncts that do are left out; every item read is
+/// checked against the whole filter anyway.
+fn server_filter(query: &Query) -> Cond {
+    let keys: Vec<&str> = match query.target() {
+        Target::Table => return query.filter.clone(),
+        Target::Partition(_) => vec![PK, SK],
+        Target::Index { index, .. } => vec![PK, SK, index.hash, index.range],
+    };
+    let parts = match &query.filter {
+        Cond::And(parts) => parts.clone(),
+        c => vec![c.clone()],
+    };
+    parts
+        .into_iter()
+        .filter(|c| {
+            let mut attrs = Vec::new();
+            cond_attrs(c, &mut attrs);
+            !attrs.iter().any(|a| keys.contains(a))
+        })
+        .fold(Cond::True, Cond::and)
+}
+
+/// The attributes to read for `query` when it selects fewer than all (the
+/// selected ones and what the driver needs to check, order and resume:
+/// keys, sort key, filter and order attributes), `None` to read all. An
+/// index query names only what the index projects.
+fn read_attrs(table: Table, query: &Query) -> Option<Vec<&'static str>> {
+    let def = table.def();
+    let mut attrs = vec![PK, SK];
+    match query.select {
+        Select::All => return None,
+        Select::Keys => {}
+        Select::Without(skip) => attrs.extend(
+            def.attrs
+                .iter()
+                .map(|a| a.name)
+                .filter(|n| !skip.contains(n)),
+        ),
+    }
+    attrs.extend(query.order.iter().map(|s| s.attr));
+    cond_attrs(&query.filter, &mut attrs);
+    if let Target::Index { index, .. } = query.target() {
+        attrs.extend([index.hash, index.range]);
+        if !matches!(index.projection, Projection::All) {
+            let projected = def.projected(index);
+            attrs.retain(|a| {
+                [PK, SK, index.hash, index.range].contains(a) || projected.contains(a)
+            });
+        }
+    }
+    let mut seen = HashSet::new();
+    attrs.retain(|a| seen.insert(*a));
+    Some(attrs)
+}
+
+/// The ProjectionExpression of `attrs`, its names added to `e`.
+fn projection(e: &mut Expr, attrs: Option<Vec<&'static str>>) -> Option<String> {
+    attrs.map(|attrs| {
+        attrs
+            .into_iter()
+            .map(|a| e.name(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// The request reading `query`'s target, its filter as the
+/// FilterExpression, in key order (`ascending`) where there is one, only
+/// the attributes [`read_attrs`] names.
+fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Request {
+    let name = d.table_name(table);
+    let mut e = Expr::new();
+    let projected = projection(&mut e, read_attrs(table, query));
+    match query.target() {
+        Target::Partition(pk) => {
+            let keys = key_condition(
+                &mut e,
+                PK,
+                &affine_db_core::Attr::S(pk.clone()),
+                Some((SK, &query.range)),
+            );
+            let filter = e.condition(&server_filter(query));
+            Request::Query(
+                d.client
+                    .query()
+                    .table_name(name)
+                    .key_condition_expression(keys)
+                    .set_filter_expression(filter)
+                    .set_projection_expression(projected)
+                    .set_expression_attribute_names(e.names())
+                    .set_expression_attribute_values(e.values())
+                    .consistent_read(true)
+                    .scan_index_forward(ascending),
+            )
+        }
+        Target::Index { index, hash } => {
+            let keys = key_condition(&mut e, index.hash, hash, Some((index.range, &query.range)));
+            let filter = e.condition(&server_filter(query));
+            Request::Query(
+                d.client
+                    .query()
+                    .table_name(name)
+                    .index_name(index.name)
+                    .key_condition_expression(keys)
+                    .set_filter_expression(filter)
+                    .set_projection_expression(projected)
+                    .set_expression_attribute_names(e.names())
+                    .set_expression_attribute_values(e.values()),
+            )
+        }
+        Target::Table => {
+            // The range on `sk` of a scan is checked on each item read.
+            let filter = e.condition(&server_filter(query));
+            Request::Scan(
+                d.client
+                    .scan()
+                    .table_name(name)
+                    .set_filter_expression(filter)
+                    .set_projection_expression(projected)
+                    .set_expression_attribute_names(e.names())
+                    .set_expression_attribute_values(e.values())
+                    .consistent_read(true),
+            )
+        }
+    }
+}
+
+/// The cursor resuming after `item` in `query`'s order: the item's order
+/// attributes and keys.
+fn cursor_of(query: &Query, item: &Item) -> Result<Cursor> {
+    let mut at = Item::new();
+    for name in query.order.iter().map(|s| s.attr).chain([PK, SK]) {
+        if let Some(v) = item.get(name) {
+            at.insert(name.to_string(), v.clone());
+        }
+    }
+    serde_json::to_string(&at).map_err(|e| Error::backend(format!("{STORE}: cursor: {e}")))
+}
+
+fn bad_cursor() -> Error {
+    Error::invalid(
+        "cursor",
+        "not a cursor returned by this query; start without one",
+    )
+}
+
+fn parse_cursor(cursor: &str) -> Result<Item> {
+    serde_json::from_str(cursor).map_err(|_| bad_cursor())
+}
+
+/// One page of `query` on `table`.
+pub(super) async fn run(d: &DynamoDriver, table: Table, query: &Query) -> Result<Page> {
+    let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    // An empty range matches nothing (DynamoDB refuses a BETWEEN whose
+    // bounds are reversed rather than answering no items).
+    let empty = matches!(&query.range, RangeCond::Between(lo, hi) if compare_attrs(Some(lo), Some(hi)).is_gt());
+    if query.limit == Some(0) || empty {
+        return Ok(Page::default());
+    }
+    let res = match key_order(query) {
+        Some(ascending) => in_key_order(d, table, query, ascending, after).await,
+        None => sorted(d, table, query, after).await,
+    };
+    let (items, cursor) = match query.target() {
+        Target::Index { index, .. } => via_index(d, table, index.name, res).await?,
+        _ => res?,
+    };
+    let items = items.into_iter().map(|i| query.project(table, i)).collect();
+    Ok(Page { items, cursor })
+}
+
+/// A partition read in key order, stopping at the limit.
+async fn in_key_order(
+    d: &DynamoDriver,
+    table: Table,
+    query: &Query,
+    ascending: bool,
+    after: Option<Item>,
+) -> Result<(Vec<Item>, Option<Cursor>)> {
+    let name = d.table_name(table);
+    let start = match &after {
+        None => None,
+        Some(at) => match convert::item_key(at) {
+            Some((pk, sk)) => Some(convert::key(pk, sk)),
+            None => return Err(bad_cursor()),
+        },
+    };
+    let mut pager = Pager::resuming(request(d, table, query, ascending), format!("{name}: query"), start);
+    let mut out = Vec::new();
+    while let Some(page) = pager.next_page().await? {
+        let mut rest = page.into_iter();
+        for item in rest.by_ref() {
+            if !query.accepts(&item) {
+                continue;
+            }
+            out.push(item);
+            if query.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        if query.limit.is_some_and(|l| out.len() >= l) {
+            let more = rest.next().is_some() || !pager.is_done();
+            let cursor = match out.last() {
+                Some(last) if more => Some(cursor_of(query, last)?),
+                _ => None,
+            };
+            return Ok((out, cursor));
+        }
+    }
+    Ok((out, None))
+}
+
+/// Every match, sorted in the query's order; the first `limit` after the cursor.
+async fn sorted(
+    d: &DynamoDriver,
+    table: Table,
+    query: &Query,
+    after: Option<Item>,
+) -> Result<(Vec<Item>, Option<Cursor>)> {
+    let name = d.table_name(table);
+    let what = match query.target() {
+        Target::Table => format!("{name}: scan"),
+        _ => format!("{name}: query"),
+    };
+    let mut pager = Pager::new(request(d, table, query, true), what);
+    let mut items = Vec::new();
+    while let Some(page) = pager.next_page().await? {
+        items.extend(page.into_iter().filter(|i| {
+            query.accepts(i) && after.as_ref().is_none_or(|a| query.compare(i, a).is_gt())
+        }));
+    }
+    items.sort_by(|a, b| query.compare(a, b));
+    let mut cursor = None;
+    if let Some(limit) = query.limit {
+        if items.len() > limit {
+            items.truncate(limit);
+            if let Some(last) = items.last() {
+                cursor = Some(cursor_of(query, last)?);
+            }
+        }
+    }
+    Ok((items, cursor))
+}
+
+/// The outcome of a read through `index` of `table`: a failure because
+/// the table exists without the index (DynamoDB answers
+/// `ValidationException`, moto `ResourceNotFoundException`; a
+/// DescribeTable tells which it was) is [`Error::MissingIndex`]; anything
+/// else is returned as it is.
+async fn via_index<V>(d: &DynamoDriver, table: Table, index: &str, res: Result<V>) -> Result<V> {
+    let err = match res {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if !matches!(err, Error::MissingTable { .. } | Error::InvalidInput { .. }) {
+        return Err(err);
+    }
+    let name = d.table_name(table);
+    match tables::describe_live(&d.client, name).await {
+        Ok(Some(live)) if !live.indexes.iter().any(|i| i.name == index) => {
+            Err(Error::MissingIndex {
+                table: name.to_string(),
+                index: index.to_string(),
+                store: errors::STORE.to_string(),
+            })
+        }
+        _ => Err(err),
+    }
+}
