@@ -92,7 +92,11 @@ pub(super) async fn run(d: &DynamoDriver, m: Mutation) -> Result<Applied> {
             }
             None => 0,
             Some(current) => {
-                match m.branches.iter().position(|(c, _)| c.eval(current.as_ref())) {
+                match m
+                    .branches
+                    .iter()
+                    .position(|(c, _)| c.eval(current.as_ref()))
+                {
                     Some(i) => i,
                     None => {
                         return Ok(Applied {

@@ -26,8 +26,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
 use crate::batch::{
-    self, WriteOp, DEFAULT_BATCH_CONCURRENCY, MAX_BATCH_CONCURRENCY, MAX_BATCH_GET,
-    MAX_BATCH_WRITE,
+    self, WriteOp, DEFAULT_BATCH_CONCURRENCY, MAX_BATCH_CONCURRENCY, MAX_BATCH_GET, MAX_BATCH_WRITE,
 };
 use crate::config::DynamoConfig;
 use crate::convert;

@@ -75,7 +75,12 @@ fn range_condition(e: &mut Expr, attr: &str, range: &RangeCond) -> Option<String
 }
 
 /// `hash = value [AND range]`, added to `e`.
-fn key_condition(e: &mut Expr, hash: &str, value: &affine_db_core::Attr, range: Option<(&str, &RangeCond)>) -> String {
+fn key_condition(
+    e: &mut Expr,
+    hash: &str,
+    value: &affine_db_core::Attr,
+    range: Option<(&str, &RangeCond)>,
+) -> String {
     let (h, v) = (e.name(hash), e.value(convert::to_av(value)));
     let mut expr = format!("{h} = {v}");
     if let Some(r) = range.and_then(|(attr, range)| range_condition(e, attr, range)) {
@@ -143,9 +148,8 @@ fn read_attrs(table: Table, query: &Query) -> Option<Vec<&'static str>> {
         attrs.extend([index.hash, index.range]);
         if !matches!(index.projection, Projection::All) {
             let projected = def.projected(index);
-            attrs.retain(|a| {
-                [PK, SK, index.hash, index.range].contains(a) || projected.contains(a)
-            });
+            attrs
+                .retain(|a| [PK, SK, index.hash, index.range].contains(a) || projected.contains(a));
         }
     }
     let mut seen = HashSet::new();
@@ -285,7 +289,11 @@ async fn in_key_order(
             None => return Err(bad_cursor()),
         },
     };
-    let mut pager = Pager::resuming(request(d, table, query, ascending), format!("{name}: query"), start);
+    let mut pager = Pager::resuming(
+        request(d, table, query, ascending),
+        format!("{name}: query"),
+        start,
+    );
     let mut out = Vec::new();
     while let Some(page) = pager.next_page().await? {
         let mut rest = page.into_iter();
