@@ -96,15 +96,6 @@ impl SqliteDriver {
     }
 }
 
-/// The columns of `table` a read with `select` returns.
-fn selected(table: Table, select: Select) -> Cols {
-    Cols::picked(table, |name| match select {
-        Select::All => true,
-        Select::Without(skip) => !skip.contains(&name),
-        Select::Keys => false,
-    })
-}
-
 /// The driver hands out no query cursors (every page is the last), so a
 /// cursor given back is not one of its own.
 fn refuse_cursor(query: &Query) -> Result<()> {
@@ -181,7 +172,7 @@ impl Driver for SqliteDriver {
         }
         self.db
             .read(move |tx| {
-                let cols = selected(table, select);
+                let cols = Cols::picked(table, |name| select.keeps(name));
                 let sql = cols.select("WHERE \"pk\" = ?1 AND \"sk\" = ?2");
                 let mut out = Vec::with_capacity(keys.len());
                 for (pk, sk) in &keys {

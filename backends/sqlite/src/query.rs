@@ -9,7 +9,7 @@
 //! partition or index query is an index search, not a pass over the table.
 
 use affine_db_core::cond::Cond;
-use affine_db_core::driver::{Query, RangeCond, Select, Target};
+use affine_db_core::driver::{Query, RangeCond, Target};
 use affine_db_core::schema::{Projection, Table, PK, SK};
 use affine_db_core::Result;
 use rusqlite::types::Value;
@@ -83,12 +83,7 @@ pub(crate) fn columns(table: Table, query: &Query) -> Cols {
     };
     let select = query.select;
     Cols::picked(table, |name| {
-        projected.as_ref().is_none_or(|p| p.contains(&name))
-            && match select {
-                Select::All => true,
-                Select::Without(skip) => !skip.contains(&name),
-                Select::Keys => false,
-            }
+        projected.as_ref().is_none_or(|p| p.contains(&name)) && select.keeps(name)
     })
 }
 

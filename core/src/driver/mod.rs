@@ -167,19 +167,25 @@ pub enum Select {
 }
 
 impl Select {
+    /// Whether a read with this selection returns attribute `name` (the
+    /// keys `pk` and `sk` always).
+    pub fn keeps(&self, name: &str) -> bool {
+        if name == PK || name == SK {
+            return true;
+        }
+        match self {
+            Select::All => true,
+            Select::Without(skip) => !skip.contains(&name),
+            Select::Keys => false,
+        }
+    }
+
     /// `item` with only the selected attributes.
     pub fn project(&self, mut item: Item) -> Item {
-        match self {
-            Select::All => item,
-            Select::Without(skip) => {
-                item.retain(|k, _| !skip.contains(&k.as_str()));
-                item
-            }
-            Select::Keys => {
-                item.retain(|k, _| k == PK || k == SK);
-                item
-            }
+        if *self != Select::All {
+            item.retain(|k, _| self.keeps(k));
         }
+        item
     }
 }
 
