@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 use affine_db::clock::system_clock;
 use affine_db::codec::{train_dictionary, DEFAULT_DICTIONARY_SIZE, DEFAULT_LEVEL};
 use affine_db::dictionaries::{self, DictionaryInfo};
-use affine_db::dynamodb::{DynamoBackend, DynamoConfig};
+use affine_db::dynamodb::{DynamoConfig, DynamoDriver, DEFAULT_BATCH_CONCURRENCY};
 use affine_db::handles::Tables;
 use affine_db::schema::{PK, SK};
 use affine_db::sqlite::{open_tables, OpenMode};
@@ -468,9 +468,10 @@ fn set_default_env(key: &str, value: &str) {
     }
 }
 
-/// A backend on table prefix `prefix` at `url` (the emulator or a link
-/// proxy in front of it), warmed up: its dictionaries loaded.
-async fn connect(url: &str, prefix: &str) -> Arc<DynamoBackend> {
+/// Table handles on table prefix `prefix` at `url` (the emulator or a link
+/// proxy in front of it) keeping `in_flight` batch requests in flight,
+/// warmed up: its dictionaries loaded.
+async fn connect(url: &str, prefix: &str, in_flight: usize) -> Arc<Tables> {
     set_default_env("AWS_ACCESS_KEY_ID", "affine-test");
     set_default_env("AWS_SECRET_ACCESS_KEY", "affine-test");
     set_default_env("AWS_REGION", "us-east-1");
@@ -480,9 +481,12 @@ async fn connect(url: &str, prefix: &str) -> Arc<DynamoBackend> {
         region: Some("us-east-1".into()),
         endpoint: Some(url.to_string()),
     };
-    let backend = DynamoBackend::connect(config, system_clock())
+    let driver = DynamoDriver::connect(config)
         .await
-        .expect("connect to the DynamoDB emulator");
+        .expect("connect to the DynamoDB emulator")
+        .with_batch_concurrency(in_flight)
+        .expect("a valid concurrency");
+    let backend = affine_db::dynamodb::tables(driver, system_clock());
     // Warm up like a long-running backend: an empty save writes nothing but
     // does the once-a-minute work of a first save (dictionary targets).
     let keys = backend.save_samples(Vec::new()).await.expect("warm up");
@@ -493,7 +497,7 @@ async fn connect(url: &str, prefix: &str) -> Arc<DynamoBackend> {
 /// Creates the tables on a fresh prefix at `endpoint` and stores our
 /// default stored form: a dictionary trained on `corpus`, stored and
 /// activated as `affine-db train-dict` would. Returns the prefix.
-async fn dynamo_tables(endpoint: &str, corpus: &[NewSample]) -> (String, Arc<DynamoBackend>) {
+async fn dynamo_tables(endpoint: &str, corpus: &[NewSample]) -> (String, Arc<Tables>) {
     let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
     set_default_env("AWS_ACCESS_KEY_ID", "affine-test");
     set_default_env("AWS_SECRET_ACCESS_KEY", "affine-test");
@@ -504,7 +508,7 @@ async fn dynamo_tables(endpoint: &str, corpus: &[NewSample]) -> (String, Arc<Dyn
         region: Some("us-east-1".into()),
         endpoint: Some(endpoint.to_string()),
     };
-    let backend = DynamoBackend::connect(config, system_clock())
+    let backend = affine_db::dynamodb::open_tables(config, system_clock())
         .await
         .expect("connect to the DynamoDB emulator");
     backend.init().await.expect("create the bench tables");
@@ -534,18 +538,9 @@ async fn dynamo_tables(endpoint: &str, corpus: &[NewSample]) -> (String, Arc<Dyn
 
 /// Deletes the bench's tables (best effort: a leftover table on a
 /// throwaway emulator is harmless).
-async fn drop_dynamo_tables(backend: &DynamoBackend) {
-    for table in Table::ALL {
-        let name = backend.table_name(table).to_string();
-        if let Err(e) = backend
-            .client()
-            .delete_table()
-            .table_name(&name)
-            .send()
-            .await
-        {
-            eprintln!("{DYNAMO_GROUP}: could not delete {name}: {e}");
-        }
+async fn drop_dynamo_tables(backend: &Tables) {
+    if let Err(e) = backend.driver().drop_tables().await {
+        eprintln!("{DYNAMO_GROUP}: could not delete the tables: {e}");
     }
 }
 
@@ -557,8 +552,8 @@ const LINKS: [(&str, Option<f64>); 2] = [("loopback", None), ("rtt4ms", Some(4.0
 /// `single_puts` and `batched` ways), `ceiling` with [`CEILING_CONCURRENCY`].
 struct LinkSetup {
     name: &'static str,
-    writer: Arc<DynamoBackend>,
-    ceiling: Arc<DynamoBackend>,
+    writer: Arc<Tables>,
+    ceiling: Arc<Tables>,
     /// Keeps the proxy running.
     _proxy: Option<LinkProxy>,
 }
@@ -569,7 +564,7 @@ struct LinkSetup {
 const CEILING_CONCURRENCY: usize = 32;
 
 /// One `single_puts` iteration: sequential `save_sample` calls of fresh ids.
-fn dynamo_single_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSample]) -> Duration {
+fn dynamo_single_once(rt: &Runtime, backend: &Tables, samples: &[NewSample]) -> Duration {
     let batch = fresh_ids(samples);
     rt.block_on(async {
         let t = Instant::now();
@@ -581,7 +576,7 @@ fn dynamo_single_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSampl
 }
 
 /// One `batched` iteration: one `save_samples` of fresh ids.
-fn dynamo_batched_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSample]) -> Duration {
+fn dynamo_batched_once(rt: &Runtime, backend: &Tables, samples: &[NewSample]) -> Duration {
     let batch = fresh_ids(samples);
     rt.block_on(async {
         let t = Instant::now();
@@ -597,7 +592,7 @@ fn dynamo_batched_once(rt: &Runtime, backend: &DynamoBackend, samples: &[NewSamp
 /// at [`CEILING_CONCURRENCY`] requests in flight.
 fn dynamo_ceiling_once(
     rt: &Runtime,
-    backend: &DynamoBackend,
+    backend: &Tables,
     codec: &Codec,
     samples: &[NewSample],
 ) -> Duration {
@@ -651,7 +646,7 @@ fn dynamo_group(
 ) -> BTreeMap<&'static str, LinkRatios> {
     let (single, batched) = dynamo_sets(corpus);
     // Created on first use, so a filter that skips this group touches nothing.
-    let setup: OnceCell<(Arc<DynamoBackend>, Vec<LinkSetup>)> = OnceCell::new();
+    let setup: OnceCell<(Arc<Tables>, Vec<LinkSetup>)> = OnceCell::new();
     let setup_ref = || {
         setup.get_or_init(|| {
             rt.block_on(async {
@@ -662,11 +657,8 @@ fn dynamo_group(
                         LinkProxy::start(endpoint, Link::round_trip_ms(ms)).expect("link proxy")
                     });
                     let url = proxy.as_ref().map_or(endpoint, |p| p.url()).to_string();
-                    let writer = connect(&url, &prefix).await;
-                    let ceiling = connect(&url, &prefix).await;
-                    ceiling
-                        .set_batch_concurrency(CEILING_CONCURRENCY)
-                        .expect("concurrency");
+                    let writer = connect(&url, &prefix, DEFAULT_BATCH_CONCURRENCY).await;
+                    let ceiling = connect(&url, &prefix, CEILING_CONCURRENCY).await;
                     links.push(LinkSetup {
                         name,
                         writer,
@@ -703,7 +695,12 @@ fn dynamo_group(
                         .map(|_| match way {
                             "single_puts" => dynamo_single_once(rt, &l.writer, samples),
                             "batched" => dynamo_batched_once(rt, &l.writer, samples),
-                            _ => dynamo_ceiling_once(rt, &l.ceiling, l.writer.codec(), samples),
+                            _ => dynamo_ceiling_once(
+                                rt,
+                                &l.ceiling,
+                                &affine_db::Backend::shared_codec(&*l.writer),
+                                samples,
+                            ),
                         })
                         .sum();
                     timings.record(&format!("{DYNAMO_GROUP}/{id}"), n, iters, total);
@@ -733,7 +730,14 @@ fn dynamo_group(
         let over_ceiling = paired(
             rounds,
             || dynamo_batched_once(rt, &l.writer, &batched),
-            || dynamo_ceiling_once(rt, &l.ceiling, l.writer.codec(), &batched),
+            || {
+                dynamo_ceiling_once(
+                    rt,
+                    &l.ceiling,
+                    &affine_db::Backend::shared_codec(&*l.writer),
+                    &batched,
+                )
+            },
         );
         out.insert(
             l.name,

@@ -44,13 +44,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use affine_db::clock::{ManualClock, SharedClock};
-use affine_db::dynamodb::{DynamoBackend, DynamoConfig};
+use affine_db::dynamodb::DynamoConfig;
 use affine_db::rules;
 use affine_db::tools::corpus::corpus_dir;
 use affine_db::tools::migrate::{self, convert, MigrateOptions, ObjectSource, Progress, Source};
-use affine_db::{
-    Admin, Conversation, Error, Item, MinerSamplesQuery, NewSample, Result, Store, Table,
-};
+use affine_db::{Admin, Conversation, Item, MinerSamplesQuery, NewSample, Result, Store, Table};
 use affine_db_testkit::bucket::{Bucket, BucketSpec, Templates};
 use affine_db_testkit::link::{Link, LinkProxy};
 use affine_db_testkit::rss::peak_rss_bytes;
@@ -657,7 +655,7 @@ async fn dynamo_growth_mode(args: &Args) -> Value {
         region: Some("us-east-1".into()),
         endpoint: Some(endpoint),
     };
-    let backend = DynamoBackend::connect(config, clock())
+    let backend = affine_db::dynamodb::open_tables(config, clock())
         .await
         .expect("connect to the emulator");
     backend.init().await.expect("create tables");
@@ -670,17 +668,8 @@ async fn dynamo_growth_mode(args: &Args) -> Value {
     json!({"mode": "dynamo-growth", "backend": "dynamodb (moto)", "steps": steps})
 }
 
-async fn drop_tables(backend: &DynamoBackend) -> Result<()> {
-    for table in Table::ALL {
-        backend
-            .client()
-            .delete_table()
-            .table_name(backend.table_name(table))
-            .send()
-            .await
-            .map_err(|e| Error::backend(format!("delete table: {e}")))?;
-    }
-    Ok(())
+async fn drop_tables(backend: &affine_db::handles::Tables) -> Result<()> {
+    backend.driver().drop_tables().await
 }
 
 // ----------------------------------------------------------------- main

@@ -1,7 +1,7 @@
 //! Batched writes and reads: BatchWriteItem in chunks of at most
 //! [`MAX_BATCH_WRITE`], BatchGetItem with at most [`MAX_BATCH_GET`] keys,
 //! up to a bounded number of requests in flight at once (the backend's
-//! [`crate::DynamoBackend::batch_concurrency`], default
+//! [`crate::DynamoDriver::batch_concurrency`], default
 //! [`DEFAULT_BATCH_CONCURRENCY`]), so a link with a round trip of several
 //! milliseconds stays busy. Every `UnprocessedItems` / `UnprocessedKeys`
 //! entry (and every throttled or failed attempt) is retried with backoff and
@@ -82,22 +82,6 @@ impl WriteOp {
     }
 }
 
-/// `err` (from a step before any of `ops` was sent, such as the re-save
-/// lookup) with a note naming what was therefore not written, so a failed
-/// batch always says which items to retry.
-pub(crate) fn none_written(err: Error, ops: &[WriteOp]) -> Error {
-    let keys: Vec<String> = ops
-        .iter()
-        .filter_map(WriteOp::key)
-        .map(|(pk, sk)| format!("{pk}/{sk}"))
-        .collect();
-    err.with_note(format!(
-        "nothing written; {} item(s) not written: {}",
-        keys.len(),
-        list_keys(&keys)
-    ))
-}
-
 fn request_key(r: &WriteRequest) -> String {
     let map = r
         .put_request()
@@ -120,11 +104,6 @@ fn list_keys(keys: &[String]) -> String {
         s.push_str(&format!(" and {} more", keys.len() - LIST_KEYS));
     }
     s
-}
-
-/// [`write_with`] at [`DEFAULT_BATCH_CONCURRENCY`].
-pub async fn write(client: &Client, table: &str, ops: Vec<WriteOp>) -> Result<()> {
-    write_with(client, table, ops, DEFAULT_BATCH_CONCURRENCY).await
 }
 
 /// Writes `ops` to `table` in batches, `concurrency` requests in flight.

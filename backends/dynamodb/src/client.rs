@@ -8,7 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
 
-use crate::config::DynamoConfig;
+use crate::connection::DynamoConfig;
 
 /// Attempts per request made by the SDK itself (first try included).
 pub const SDK_MAX_ATTEMPTS: u32 = 4;

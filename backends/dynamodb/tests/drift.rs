@@ -14,7 +14,6 @@ use affine_db_core::schema::{ENV_TIMESTAMP_INDEX, LATEST_BLOCK_INDEX, STATUS_CRE
 use affine_db_core::{
     Admin, Conversation, Error, PendingOrder, SampleStore, ScoreStore, Table, TaskStore,
 };
-use affine_db_dynamodb::DynamoBackend;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -57,7 +56,9 @@ fn attr(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
 }
 
 /// `init_with`, collecting what it reports.
-async fn init_reporting(b: &DynamoBackend) -> (Result<Vec<Drift>, Error>, Vec<String>) {
+async fn init_reporting(
+    b: &affine_db_core::handles::Tables,
+) -> (Result<Vec<Drift>, Error>, Vec<String>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     let out = b
@@ -82,7 +83,7 @@ async fn ttl_status(c: &Client, table: &str) -> Option<TimeToLiveStatus> {
 async fn a_fresh_store_matches_and_init_reports_the_tables_it_creates() {
     let clock = common::clock();
     let p = common::prefix();
-    let b = DynamoBackend::connect(common::config(&p, &common::endpoint()), clock)
+    let b = common::connect(common::config(&p, &common::endpoint()), clock)
         .await
         .unwrap();
     let before = b.check().await.unwrap();
@@ -104,7 +105,7 @@ async fn a_fresh_store_matches_and_init_reports_the_tables_it_creates() {
 #[tokio::test]
 async fn deleted_indexes_are_named_by_reads_and_recreated_by_init() {
     let (b, p) = common::backend(common::clock()).await;
-    let c = b.client().clone();
+    let c = common::client().await;
     let samples = Table::SampleResults.prefixed(&p);
     let tasks = Table::TaskQueue.prefixed(&p);
     let scores = Table::Scores.prefixed(&p);
@@ -199,7 +200,7 @@ async fn deleted_indexes_are_named_by_reads_and_recreated_by_init() {
 #[tokio::test]
 async fn disabled_ttl_is_reported_and_enabled_by_init() {
     let (b, p) = common::backend(common::clock()).await;
-    let c = b.client().clone();
+    let c = common::client().await;
     let logs = Table::ExecutionLogs.prefixed(&p);
     c.update_time_to_live()
         .table_name(&logs)
@@ -233,10 +234,10 @@ async fn disabled_ttl_is_reported_and_enabled_by_init() {
 async fn a_table_with_another_key_schema_is_refused_and_nothing_changes() {
     let clock = common::clock();
     let p = common::prefix();
-    let b = DynamoBackend::connect(common::config(&p, &common::endpoint()), clock)
+    let b = common::connect(common::config(&p, &common::endpoint()), clock)
         .await
         .unwrap();
-    let c = b.client().clone();
+    let c = common::client().await;
     let config = Table::SystemConfig.prefixed(&p);
     c.create_table()
         .table_name(&config)
@@ -278,7 +279,7 @@ async fn a_table_with_another_key_schema_is_refused_and_nothing_changes() {
 #[tokio::test]
 async fn an_index_with_other_keys_or_projection_is_refused_and_nothing_changes() {
     let (b, p) = common::backend(common::clock()).await;
-    let c = b.client().clone();
+    let c = common::client().await;
     let samples = Table::SampleResults.prefixed(&p);
     let scores = Table::Scores.prefixed(&p);
     // A repairable difference beside the refused ones: it stays unrepaired.

@@ -13,7 +13,7 @@ use affine_db_core::{
     Admin, Conversation, Error, MinerSamplesQuery, MinerStore, RetentionStore, SampleKey,
     SampleStore, ScoreStore, Table,
 };
-use affine_db_dynamodb::DynamoBackend;
+use affine_db_dynamodb::DynamoDriver;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, ProjectionType, TimeToLiveStatus};
 
@@ -27,7 +27,7 @@ fn n(v: &str) -> AttributeValue {
 #[tokio::test]
 async fn tables_are_created_from_the_schema() {
     let (b, prefix) = common::backend(common::clock()).await;
-    let c = b.client();
+    let c = &common::client().await;
     for table in Table::ALL {
         let name = table.prefixed(&prefix);
         let d = c.describe_table().table_name(&name).send().await.unwrap();
@@ -110,10 +110,10 @@ async fn list_and_reset_never_touch_another_prefix() {
     let p = common::prefix();
     let ep = common::endpoint();
     let clock = common::clock();
-    let main = DynamoBackend::connect(common::config(&p, &ep), clock.clone())
+    let main = common::connect(common::config(&p, &ep), clock.clone())
         .await
         .unwrap();
-    let dev = DynamoBackend::connect(common::config(&format!("{p}_dev"), &ep), clock)
+    let dev = common::connect(common::config(&format!("{p}_dev"), &ep), clock)
         .await
         .unwrap();
     main.init().await.unwrap();
@@ -144,7 +144,7 @@ async fn list_and_reset_never_touch_another_prefix() {
 #[tokio::test]
 async fn items_written_by_the_python_layer_read_back() {
     let (b, prefix) = common::backend(common::clock()).await;
-    let c = b.client();
+    let c = &common::client().await;
     let conversation = serde_json::json!([{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
     gz.write_all(conversation.to_string().as_bytes()).unwrap();
@@ -300,11 +300,11 @@ async fn faults_lose_and_duplicate_nothing() {
     let proxy = common::proxy::start(&ep).await;
     let p = common::prefix();
     let clock = common::clock();
-    let direct = DynamoBackend::connect(common::config(&p, &ep), clock.clone())
+    let direct = common::connect(common::config(&p, &ep), clock.clone())
         .await
         .unwrap();
     direct.init().await.unwrap();
-    let flaky = DynamoBackend::connect(common::config(&p, &proxy.url), clock)
+    let flaky = common::connect(common::config(&p, &proxy.url), clock)
         .await
         .unwrap();
 
@@ -364,11 +364,11 @@ async fn a_spent_budget_is_throttled_and_names_the_unwritten_keys() {
     let proxy = common::proxy::start(&ep).await;
     let p = common::prefix();
     let clock = common::clock();
-    let direct = DynamoBackend::connect(common::config(&p, &ep), clock.clone())
+    let direct = common::connect(common::config(&p, &ep), clock.clone())
         .await
         .unwrap();
     direct.init().await.unwrap();
-    let flaky = DynamoBackend::connect(common::config(&p, &proxy.url), clock)
+    let flaky = common::connect(common::config(&p, &proxy.url), clock)
         .await
         .unwrap();
     proxy.throttle_all.store(true, Ordering::SeqCst);
@@ -396,14 +396,18 @@ async fn save_samples_keeps_a_bounded_number_of_batches_in_flight() {
     use affine_db_testkit::link::{Link, LinkProxy};
     let ep = common::endpoint();
     let (direct, p) = common::backend(common::clock()).await;
-    assert!(matches!(
-        direct.set_batch_concurrency(0),
-        Err(Error::InvalidInput { .. })
-    ));
+    let connect = |url: &str| DynamoDriver::connect(common::config(&p, url));
+    let default = connect(&ep).await.unwrap();
     assert_eq!(
-        direct.batch_concurrency(),
+        default.batch_concurrency(),
         affine_db_dynamodb::DEFAULT_BATCH_CONCURRENCY
     );
+    for refused in [0, affine_db_dynamodb::MAX_BATCH_CONCURRENCY + 1] {
+        assert!(matches!(
+            connect(&ep).await.unwrap().with_batch_concurrency(refused),
+            Err(Error::InvalidInput { .. })
+        ));
+    }
     let mut stored = 0;
     for (round, concurrency) in [1usize, 6].into_iter().enumerate() {
         // The proxy counts each request from its head to the last byte of
@@ -413,10 +417,12 @@ async fn save_samples_keeps_a_bounded_number_of_batches_in_flight() {
         // does, and the bound is the peak's ceiling. Nothing depends on
         // timing.
         let proxy = LinkProxy::start(&ep, Link::round_trip_ms(2.0)).unwrap();
-        let b = DynamoBackend::connect(common::config(&p, proxy.url()), common::clock())
+        let driver = connect(proxy.url())
             .await
+            .unwrap()
+            .with_batch_concurrency(concurrency)
             .unwrap();
-        b.set_batch_concurrency(concurrency).unwrap();
+        let b = affine_db_dynamodb::tables(driver, common::clock());
         // One sample first: the backend's one-at-a-time reads before its
         // first write (the dictionary targets) happen before the gate.
         let mut first = sample("hk", "rev", "sat", 999);
@@ -472,7 +478,7 @@ async fn conditional_outcomes_do_not_need_the_returned_item() {
     .await;
     let harness = || async {
         let clock = c::Harness::new_clock();
-        let b = DynamoBackend::connect(common::config(&common::prefix(), &shim.url), clock.clone())
+        let b = common::connect(common::config(&common::prefix(), &shim.url), clock.clone())
             .await
             .unwrap();
         b.init().await.unwrap();

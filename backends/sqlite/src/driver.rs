@@ -126,7 +126,7 @@ impl Driver for SqliteDriver {
         self.db.name().to_string()
     }
 
-    async fn create_tables(&self) -> Result<()> {
+    async fn create_tables(&self, _progress: affine_db_core::admin::Progress<'_>) -> Result<()> {
         // The repairs run in one transaction: a refusal or a failure rolls
         // every one of them back.
         self.db.write_tx(|tx| crate::live::init(tx)).await?;

@@ -118,7 +118,7 @@ impl Driver for InMemory {
         self.name.clone()
     }
 
-    async fn create_tables(&self) -> Result<()> {
+    async fn create_tables(&self, _progress: crate::admin::Progress<'_>) -> Result<()> {
         let mut tables = self.lock();
         for t in Table::ALL {
             tables.entry(t).or_default();
@@ -388,7 +388,7 @@ mod tests {
                 m.put(Table::Scores, Item::new()).await,
                 Err(Error::InvalidInput { .. })
             ));
-            m.create_tables().await.unwrap();
+            m.create_tables(&|_| {}).await.unwrap();
             assert_eq!(m.list_tables().await.unwrap().len(), 7);
         });
     }

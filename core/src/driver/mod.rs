@@ -67,12 +67,16 @@ pub use memory::InMemory;
 pub struct Capabilities {
     /// Driver name (`memory`, `sqlite`, `dynamodb`).
     pub name: &'static str,
-    /// The most items one [`Driver::put_batch`] or [`Driver::delete_batch`]
-    /// call should carry (the core splits larger batches).
+    /// The most items one write request of the store carries: one
+    /// [`Driver::delete_batch`] call carries at most this many, one
+    /// [`Driver::put_batch`] call at most
+    /// [`Capabilities::put_batch_items`] (the core splits larger batches).
     pub max_batch_write: usize,
     /// The most keys one [`Driver::get_batch`] call should carry.
     pub max_batch_get: usize,
-    /// How many write calls the core may keep in flight at once (1 for a
+    /// How many write requests of [`Capabilities::max_batch_write`] items
+    /// the store keeps in flight at once: one [`Driver::put_batch`] call
+    /// sends its items as that many concurrent requests (1 for a
     /// single-writer store).
     pub writes_in_flight: usize,
     /// Whether one [`Driver::put_batch`] call is all-or-nothing (readers
@@ -83,6 +87,14 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// The most items the core hands one [`Driver::put_batch`] call:
+    /// `max_batch_write` × `writes_in_flight` (at least 1).
+    pub fn put_batch_items(&self) -> usize {
+        self.max_batch_write
+            .max(1)
+            .saturating_mul(self.writes_in_flight.max(1))
+    }
+
     /// The [`crate::admin::Capabilities`] the handles report.
     pub fn admin(&self) -> crate::admin::Capabilities {
         crate::admin::Capabilities {
@@ -541,8 +553,10 @@ pub trait Driver: Send + Sync + Debug + 'static {
     fn describe(&self) -> String;
 
     /// Creates the seven tables, their indexes and TTL if missing
-    /// (idempotent), repairing what an older layout lacks.
-    async fn create_tables(&self) -> Result<()>;
+    /// (idempotent), repairing what an older layout lacks. Long waits (an
+    /// index DynamoDB backfills) report to `progress`; the core reports
+    /// each repair itself.
+    async fn create_tables(&self, progress: crate::admin::Progress<'_>) -> Result<()>;
 
     /// Deletes this namespace's tables and their items (and nothing else).
     async fn drop_tables(&self) -> Result<()>;

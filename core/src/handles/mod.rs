@@ -106,18 +106,49 @@ impl Tables {
         self.driver.query_all(table, query).await
     }
 
-    /// Writes `items` in batches of the driver's size.
+    /// Writes `items` in [`Driver::put_batch`] calls of at most
+    /// [`driver::Capabilities::put_batch_items`] items, one call after another. When
+    /// a call fails, the error also names the items of the calls not made.
     async fn put_all(&self, table: Table, items: Vec<Item>) -> Result<()> {
-        let size = self.driver.capabilities().max_batch_write.max(1);
+        let size = self.driver.capabilities().put_batch_items();
         let mut items = items;
         items.iter_mut().for_each(crate::number::canonicalize_item);
         while !items.is_empty() {
             let rest = items.split_off(size.min(items.len()));
-            self.driver.put_batch(table, items).await?;
+            if let Err(e) = self.driver.put_batch(table, items).await {
+                return Err(not_sent(e, &rest));
+            }
             items = rest;
         }
         Ok(())
     }
+}
+
+/// How many keys an error lists of the items it did not send.
+const LIST_KEYS: usize = 20;
+
+/// `err` with a note naming the `unsent` items, if any.
+fn not_sent(err: Error, unsent: &[Item]) -> Error {
+    if unsent.is_empty() {
+        return err;
+    }
+    let keys: Vec<String> = unsent
+        .iter()
+        .filter_map(driver::key_of)
+        .take(LIST_KEYS)
+        .map(|(pk, sk)| format!("{pk}/{sk}"))
+        .collect();
+    let more = unsent.len().saturating_sub(keys.len());
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    err.with_note(format!(
+        "{} further item(s) not sent: {}{tail}",
+        unsent.len(),
+        keys.join(", ")
+    ))
 }
 
 /// The schema's index `name` of `table`.
@@ -160,7 +191,7 @@ impl Admin for Tables {
         if let Some(refused) = drift::refusal(&drifts) {
             return Err(refused);
         }
-        self.driver.create_tables().await?;
+        self.driver.create_tables(progress).await?;
         for line in drifts.iter().filter_map(Drift::repaired) {
             progress(&line);
         }
@@ -177,7 +208,7 @@ impl Admin for Tables {
 
     async fn reset(&self) -> Result<()> {
         self.driver.drop_tables().await?;
-        self.driver.create_tables().await
+        self.driver.create_tables(&|_| {}).await
     }
 
     async fn stats(&self) -> Result<BTreeMap<Table, u64>> {
@@ -256,12 +287,14 @@ mod tests {
     use crate::item::Attr;
     use crate::schema::{PK, SK};
 
-    /// The in-memory driver with a batch size of 3, recording the largest
-    /// batch it was given.
+    /// The in-memory driver with a batch size of 3 and 2 writes in flight,
+    /// recording the largest read or delete batch and the largest put batch
+    /// it was given.
     #[derive(Debug, Default)]
     struct SmallBatches {
         inner: InMemory,
         largest: AtomicUsize,
+        largest_put: AtomicUsize,
     }
 
     impl SmallBatches {
@@ -276,14 +309,15 @@ mod tests {
             DriverCaps {
                 max_batch_write: 3,
                 max_batch_get: 3,
+                writes_in_flight: 2,
                 ..self.inner.capabilities()
             }
         }
         fn describe(&self) -> String {
             self.inner.describe()
         }
-        async fn create_tables(&self) -> Result<()> {
-            self.inner.create_tables().await
+        async fn create_tables(&self, progress: Progress<'_>) -> Result<()> {
+            self.inner.create_tables(progress).await
         }
         async fn drop_tables(&self) -> Result<()> {
             self.inner.drop_tables().await
@@ -304,7 +338,7 @@ mod tests {
             self.inner.get_batch(table, keys, select).await
         }
         async fn put_batch(&self, table: Table, items: Vec<Item>) -> Result<()> {
-            self.saw(items.len());
+            self.largest_put.fetch_max(items.len(), Ordering::SeqCst);
             self.inner.put_batch(table, items).await
         }
         async fn delete_batch(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
@@ -335,8 +369,10 @@ mod tests {
         ])
     }
 
-    /// The handles split every batch to the driver's stated size: raw
-    /// writes, reads, deletes and the purge all stay within it.
+    /// The handles split every batch to the driver's stated sizes: reads,
+    /// deletes and the purge carry at most `max_batch_write` keys, puts
+    /// `max_batch_write` × `writes_in_flight` items (the driver sends those
+    /// as concurrent requests).
     #[test]
     fn batches_follow_the_driver_capabilities() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -370,6 +406,7 @@ mod tests {
             tables.put_items(Table::TaskQueue, expired).await.unwrap();
             assert_eq!(tables.purge_expired().await.unwrap(), 7);
             assert_eq!(driver.largest.load(Ordering::SeqCst), 3);
+            assert_eq!(driver.largest_put.load(Ordering::SeqCst), 6);
             assert_eq!(tables.capabilities().max_batch_write, 3);
         });
     }

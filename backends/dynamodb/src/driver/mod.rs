@@ -15,7 +15,7 @@
 //! - Mutations ([`execute`]): each branch one conditional UpdateItem or
 //!   DeleteItem.
 
-use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor, ScanPage};
+use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor, Progress, ScanPage};
 use affine_db_core::drift::Drift;
 use affine_db_core::driver::{
     check_put, Applied, Capabilities, Cursor, Driver, Mutation, Page, Query, Select,
@@ -28,10 +28,10 @@ use aws_sdk_dynamodb::Client;
 use crate::batch::{
     self, WriteOp, DEFAULT_BATCH_CONCURRENCY, MAX_BATCH_CONCURRENCY, MAX_BATCH_GET, MAX_BATCH_WRITE,
 };
-use crate::config::DynamoConfig;
+use crate::connection::DynamoConfig;
 use crate::convert;
 use crate::errors::map_err;
-use crate::{client, tables};
+use crate::{client, lifecycle};
 
 mod execute;
 mod query;
@@ -157,21 +157,21 @@ impl Driver for DynamoDriver {
         s
     }
 
-    async fn create_tables(&self) -> Result<()> {
-        tables::init(&self.client, &self.config.prefix, &|_| {}).await?;
+    async fn create_tables(&self, progress: Progress<'_>) -> Result<()> {
+        lifecycle::init(&self.client, &self.config.prefix, progress).await?;
         Ok(())
     }
 
     async fn drop_tables(&self) -> Result<()> {
-        tables::drop_all(&self.client, &self.config.prefix).await
+        lifecycle::drop_all(&self.client, &self.config.prefix).await
     }
 
     async fn list_tables(&self) -> Result<Vec<String>> {
-        tables::list(&self.client, &self.config.prefix).await
+        lifecycle::list(&self.client, &self.config.prefix).await
     }
 
     async fn check_tables(&self) -> Result<Vec<Drift>> {
-        tables::check(&self.client, &self.config.prefix).await
+        lifecycle::check(&self.client, &self.config.prefix).await
     }
 
     async fn get_batch(

@@ -32,8 +32,8 @@ use super::DynamoDriver;
 use crate::convert;
 use crate::errors::{self, STORE};
 use crate::expr::Expr;
-use crate::query::{Pager, Request};
-use crate::tables;
+use crate::lifecycle;
+use crate::pager::{Pager, Request};
 
 /// The direction (`true`: ascending) in which a partition query's order is
 /// its key order, `None` when it is not.
@@ -364,7 +364,7 @@ async fn via_index<V>(d: &DynamoDriver, table: Table, index: &str, res: Result<V
         return Err(err);
     }
     let name = d.table_name(table);
-    match tables::describe_live(&d.client, name).await {
+    match lifecycle::describe_live(&d.client, name).await {
         Ok(Some(live)) if !live.indexes.iter().any(|i| i.name == index) => {
             Err(Error::MissingIndex {
                 table: name.to_string(),

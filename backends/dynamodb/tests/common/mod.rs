@@ -1,7 +1,7 @@
 //! Shared test helpers: the emulator endpoint (from `AFFINE_TEST_DYNAMODB_ENDPOINT`,
 //! behind the dynalite shim when `AFFINE_TEST_DYNAMODB_IMPL=dynalite`,
 //! or moto started once with `scripts/moto.sh start`), dummy credentials, and
-//! fresh backends on random table prefixes.
+//! fresh table handles over the DynamoDB driver on random table prefixes.
 #![allow(dead_code)]
 
 /// The fault-injecting proxy, shared with other crates' tests.
@@ -13,8 +13,10 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use affine_db_core::conformance::Harness;
+use affine_db_core::handles::Tables;
 use affine_db_core::{Admin, ManualClock, SharedClock, Store};
-use affine_db_dynamodb::{DynamoBackend, DynamoConfig};
+use affine_db_dynamodb::{DynamoConfig, DynamoDriver};
+use aws_sdk_dynamodb::Client;
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 
@@ -72,12 +74,28 @@ pub fn config(prefix: &str, endpoint: &str) -> DynamoConfig {
     }
 }
 
-/// A backend on a fresh prefix at the emulator, tables created.
-pub async fn backend(clock: SharedClock) -> (Arc<DynamoBackend>, String) {
-    let p = prefix();
-    let b = DynamoBackend::connect(config(&p, &endpoint()), clock)
+/// The table handles over a [`DynamoDriver`] connected with `config`
+/// (tables not touched).
+pub async fn connect(
+    config: DynamoConfig,
+    clock: SharedClock,
+) -> affine_db_core::Result<Arc<Tables>> {
+    affine_db_dynamodb::open_tables(config, clock).await
+}
+
+/// An SDK client for the emulator, to make or inspect tables directly.
+pub async fn client() -> Client {
+    DynamoDriver::connect(config("unused", &endpoint()))
         .await
-        .unwrap();
+        .unwrap()
+        .client()
+        .clone()
+}
+
+/// Table handles on a fresh prefix at the emulator, tables created.
+pub async fn backend(clock: SharedClock) -> (Arc<Tables>, String) {
+    let p = prefix();
+    let b = connect(config(&p, &endpoint()), clock).await.unwrap();
     b.init().await.unwrap();
     (b, p)
 }

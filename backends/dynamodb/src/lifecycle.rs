@@ -256,16 +256,6 @@ pub async fn drop_all(client: &Client, prefix: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deletes this prefix's seven tables (only those), waits until they are
-/// gone, then recreates them.
-pub async fn reset(client: &Client, prefix: &str) -> Result<()> {
-    drop_all(client, prefix).await?;
-    for table in Table::ALL {
-        create(client, prefix, table).await?;
-    }
-    Ok(())
-}
-
 /// How long `init` waits for a new index to be built and become ACTIVE
 /// (DynamoDB backfills it from the table's items first).
 const INDEX_WAIT: Duration = Duration::from_secs(3600);
@@ -378,8 +368,8 @@ pub async fn check(client: &Client, prefix: &str) -> Result<Vec<Drift>> {
 
 /// `init`: checks every table first; refuses (changing nothing) when a
 /// difference cannot be repaired in place; otherwise creates missing
-/// tables, creates missing indexes (UpdateTable, then waits until ACTIVE)
-/// and enables TTL, reporting each repair.
+/// tables, creates missing indexes (UpdateTable, then waits until ACTIVE,
+/// reporting the wait) and enables TTL. The core reports each repair.
 pub async fn init(client: &Client, prefix: &str, progress: Progress<'_>) -> Result<Vec<Drift>> {
     let drifts = check(client, prefix).await?;
     if let Some(refused) = drift::refusal(&drifts) {
@@ -406,9 +396,6 @@ pub async fn init(client: &Client, prefix: &str, progress: Progress<'_>) -> Resu
                     "{other}: no in-place repair on DynamoDB"
                 )))
             }
-        }
-        if let Some(line) = d.repaired() {
-            progress(&line);
         }
     }
     Ok(drifts)
