@@ -24,22 +24,22 @@
 //!
 //! | patch | mutation | caught by |
 //! |---|---|---|
-//! | 01 | DynamoDB `update_statistics` stops resetting `consecutive_errors` on success | `miner_counters_and_pauses` |
+//! | 01 | DynamoDB driver: an `ADD` is sent as `SET` (counters stop counting) | `miner_counters_and_pauses` |
 //! | 02 | SQLite driver: a `RangeCond::Between` query excludes its upper end | `retention_cleanup_rules` |
-//! | 03 | DynamoDB gets treat an item whose `ttl` equals now as live | `ttl_visibility_and_purge` |
+//! | 03 | DynamoDB driver: a comparison is sent one above its bound | `ttl_visibility_and_purge` |
 //! | 04 | SQLite driver: `delete_where` drops the filter (deletes its whole target) | `retention_cleanup_rules` |
-//! | 05 | DynamoDB `get_tasks_by_miner` applies the limit before the status filter | `task_queue_claims_and_order` |
+//! | 05 | DynamoDB driver: a sorted read applies the limit before the filter | `task_queue_claims_and_order` |
 //! | 06 | core: `fail_task` does not count the failure (`error_count`) | `task_queue_claims_and_order` |
-//! | 07 | DynamoDB `get_pending_tasks` ignores the requested order | `task_queue_claims_and_order` |
+//! | 07 | DynamoDB driver: a descending partition read is sent ascending | `task_queue_claims_and_order` |
 //! | 08 | core: requeue cut-off exclusive (`started_at < now - timeout`) | `task_queue_claims_and_order` |
 //! | 09 | core: log window start exclusive (`timestamp > now - window`) | `ttl_visibility_and_purge` |
 //! | 10 | core: a pause expires only after `pause_until`, not at it | `miner_counters_and_pauses` |
-//! | 11 | DynamoDB `set_param` stops counting versions | `config_versions` |
+//! | 11 | DynamoDB driver: a failed condition ends the mutation (no later branch tried) | `task_queue_claims_and_order` |
 //! | 12 | SQLite driver: `count` drops the filter (`stats` counts expired items) | `ttl_visibility_and_purge` |
 //! | 13 | core: `protected_since` restarts on every protection | `retention_cleanup_rules` |
-//! | 14 | DynamoDB `check_consecutive_errors` without the "at least `threshold` logs" check | `ttl_visibility_and_purge` |
+//! | 14 | DynamoDB driver: an index or scan read is returned unsorted | `task_queue_claims_and_order` |
 //! | 15 | core: top-3 ties broken by hotkey descending | `top_three_protection` |
-//! | 16 | DynamoDB `delete_miner_tasks` counts expired tasks | `task_queue_claims_and_order` |
+//! | 16 | DynamoDB driver: a projection leaves out the filter's attributes | `ttl_visibility_and_purge` |
 //! | 17 | core handles: a get treats an item as expired one second before its `ttl` | `ttl_visibility_and_purge` |
 //! | 18 | core handles: `get_tasks_by_miner` applies the limit before the status filter | `task_queue_claims_and_order` |
 //! | 19 | driver: a `RangeCond::Between` query excludes its upper end | `retention_cleanup_rules` |
