@@ -240,6 +240,19 @@ fn read_commands_print_json_arrays() {
     ]);
     assert_eq!(other_env, json!([]));
 
+    let task = rows[0]["task_id"].as_str().expect("task id").to_string();
+    let by_task = |ids: &[&str]| {
+        let mut args = vec!["samples-by-tasks", "--miner", "hk1", "--revision", "rev1"];
+        for id in ids {
+            args.extend(["--task-id", id]);
+        }
+        db.json(&args)
+    };
+    assert_eq!(by_task(&[&task, "other"]), samples);
+    assert_eq!(by_task(&["other"]), json!([]));
+    let missing = db.run(&["samples-by-tasks", "--miner", "hk1", "--revision", "rev1"]);
+    assert_eq!(missing.status.code(), Some(2), "a task id is required");
+
     for args in [
         &["tasks", "--miner", "hk1", "--revision", "rev1"][..],
         &["pending-tasks"],
@@ -288,11 +301,32 @@ fn invalid_read_arguments_are_input_errors() {
             "sleeping",
         ],
         &["logs", "--miner", "a", "--status", "maybe"],
+        &[
+            "samples-by-tasks",
+            "--miner",
+            "a#b",
+            "--revision",
+            "r",
+            "--task-id",
+            "t",
+        ],
     ] {
         let out = db.run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(stderr_lines(&out).len(), 1, "{args:?}");
     }
+    let mut too_many = vec!["samples-by-tasks", "--miner", "a", "--revision", "r"];
+    let ids: Vec<String> = (0..=1000).map(|i| format!("t{i}")).collect();
+    for id in &ids {
+        too_many.extend(["--task-id", id]);
+    }
+    let out = db.run(&too_many);
+    assert_eq!(out.status.code(), Some(2));
+    let lines = stderr_lines(&out);
+    assert!(
+        lines.len() == 1 && lines[0].contains("task_ids"),
+        "{lines:?}"
+    );
 }
 
 /// Runs the binary against the emulator with dummy credentials only.

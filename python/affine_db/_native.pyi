@@ -81,6 +81,13 @@ class SampleResultsDAO:
         reverse: bool = True,
         include_conversation: bool = True,
     ) -> Awaitable[list[_Record]]: ...
+    def get_samples_by_task_ids(
+        self,
+        miner_hotkey: str,
+        model_revision: str,
+        task_ids: list[str],
+        include_conversation: bool = True,
+    ) -> Awaitable[list[_Record]]: ...
     def get_samples_by_env(
         self,
         env: str,

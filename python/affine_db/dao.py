@@ -110,6 +110,21 @@ class SampleResultsDAO(_native.SampleResultsDAO):
             miner_hotkey, model_revision, env, limit, reverse, include_conversation
         )
 
+    async def get_samples_by_task_ids(
+        self,
+        miner_hotkey: str,
+        model_revision: str,
+        task_ids: list[str],
+        include_conversation: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The miner revision's samples of these tasks (every env, sort key
+        order); duplicates ignored, at most 1,000 distinct task ids."""
+        if isinstance(task_ids, (str, bytes)):
+            raise TypeError("task_ids must be a list of task id strings, not one string")
+        return await super().get_samples_by_task_ids(
+            miner_hotkey, model_revision, list(task_ids), include_conversation
+        )
+
     async def get_samples_by_env(
         self,
         env: str,

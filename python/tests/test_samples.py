@@ -81,6 +81,26 @@ async def test_get_samples_by_env_is_an_inclusive_range_across_miners(store) -> 
     assert all(r["conversation"] is None for r in limited)
 
 
+async def test_get_samples_by_task_ids_reads_only_those_tasks(store) -> None:
+    dao = SampleResultsDAO()
+    hk = unique()
+    t0 = now_ms() - 100_000
+    for i, (env, task) in enumerate([("SAT", "t1"), ("ABD", "t2"), ("SAT", "t3"), ("DED", "t1")]):
+        await dao.save_sample(**sample_args(miner_hotkey=hk, env=env, task_id=task, timestamp=t0 + i, dataset_index=i))
+    rows = await dao.get_samples_by_task_ids(hk, "v1.0.0", ["t1", "t2", "t1", "nope"])
+    assert [(r["env"], r["task_id"]) for r in rows] == [("ABD", "t2"), ("DED", "t1"), ("SAT", "t1")]
+    assert rows[0]["conversation"] == sample_args()["conversation"]
+    bare = await dao.get_samples_by_task_ids(hk, "v1.0.0", ["t3"], include_conversation=False)
+    assert [r["dataset_index"] for r in bare] == [2] and bare[0]["conversation"] is None
+    assert await dao.get_samples_by_task_ids(hk, "v1.0.0", []) == []
+    pending = dao.get_samples_by_task_ids(hk, "v1.0.0", "t1")
+    with pytest.raises(TypeError):
+        await pending
+    with pytest.raises(affine_db.InvalidInput) as info:
+        await dao.get_samples_by_task_ids(hk, "v1.0.0", [f"t{i}" for i in range(1001)])
+    assert info.value.field == "task_ids"
+
+
 async def test_delete_samples_before_spans_every_env_and_counts(store) -> None:
     dao = SampleResultsDAO()
     hk = unique()

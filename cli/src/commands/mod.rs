@@ -106,6 +106,8 @@ pub enum Command {
     Config(config::Args),
     /// Samples of one miner and revision, as a JSON array
     Samples(read::SamplesArgs),
+    /// Samples of one miner and revision for given task ids, as a JSON array
+    SamplesByTasks(read::SamplesByTasksArgs),
     /// Tasks of one miner and revision, as a JSON array
     Tasks(read::TasksArgs),
     /// Pending tasks across miners (highest priority, then oldest first), as a JSON array
@@ -151,6 +153,7 @@ impl Command {
             Command::Stats(a) => stats::run(a, ctx).await,
             Command::Config(a) => config::run(a, ctx).await,
             Command::Samples(a) => read::samples(a, ctx).await,
+            Command::SamplesByTasks(a) => read::samples_by_tasks(a, ctx).await,
             Command::Tasks(a) => read::tasks(a, ctx).await,
             Command::PendingTasks(a) => read::pending_tasks(a, ctx).await,
             Command::Logs(a) => read::logs(a, ctx).await,

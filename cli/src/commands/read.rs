@@ -4,6 +4,7 @@
 //! ([`lenient`]).
 
 use affine_db::keys;
+use affine_db::rules;
 use affine_db::schema::Table;
 use affine_db::tables::samples::miner_order;
 use affine_db::tables::scores::{block_visible, latest_of};
@@ -63,25 +64,7 @@ pub async fn samples(args: SamplesArgs, ctx: &Context) -> CmdResult {
         .await;
     lenient::print_list(typed, args.corrupt, || async {
         let pk = keys::miner_revision_pk(&args.miner, &args.revision);
-        let items = lenient::scan(&store, Table::SampleResults, |p, _| p == pk).await?;
-        let mut listing = lenient::decode_async(Table::SampleResults, items, |item| {
-            let store = &store;
-            async move {
-                let one = dictionaries::decode_samples(
-                    &store.codec,
-                    store.admin.as_ref(),
-                    std::slice::from_ref(&item),
-                    query.conversation,
-                )
-                .await
-                .and_then(|mut v| {
-                    v.pop()
-                        .ok_or_else(|| affine_db::Error::corrupt("no sample"))
-                });
-                (item, one)
-            }
-        })
-        .await;
+        let mut listing = decoded_partition(&store, &pk, query.conversation).await?;
         listing
             .rows
             .retain(|s: &Sample| query.env.as_ref().is_none_or(|e| *e == s.env));
@@ -92,6 +75,82 @@ pub async fn samples(args: SamplesArgs, ctx: &Context) -> CmdResult {
         if let Some(limit) = query.limit {
             listing.rows.truncate(limit);
         }
+        Ok(listing)
+    })
+    .await
+}
+
+/// Every sample row of partition `pk`, each decoded on its own so a row
+/// that cannot be decoded is listed as skipped (the lenient fallback of
+/// the sample reads).
+async fn decoded_partition(
+    store: &Store,
+    pk: &str,
+    conversation: Conversation,
+) -> affine_db::Result<Listing<Sample>> {
+    let items = lenient::scan(store, Table::SampleResults, |p, _| p == pk).await?;
+    Ok(
+        lenient::decode_async(Table::SampleResults, items, |item| async move {
+            let one = dictionaries::decode_samples(
+                &store.codec,
+                store.admin.as_ref(),
+                std::slice::from_ref(&item),
+                conversation,
+            )
+            .await
+            .and_then(|mut v| {
+                v.pop()
+                    .ok_or_else(|| affine_db::Error::corrupt("no sample"))
+            });
+            (item, one)
+        })
+        .await,
+    )
+}
+
+/// Arguments of `samples-by-tasks`.
+#[derive(Debug, clap::Args)]
+pub struct SamplesByTasksArgs {
+    /// Miner hotkey
+    #[arg(long)]
+    miner: String,
+    /// Model revision
+    #[arg(long)]
+    revision: String,
+    /// A task id (repeat for several; at most 1,000 distinct)
+    #[arg(long = "task-id", required = true)]
+    task_ids: Vec<String>,
+    /// Leave conversations out (`conversation` is null; cheaper)
+    #[arg(long)]
+    no_conversation: bool,
+    #[command(flatten)]
+    corrupt: CorruptArgs,
+}
+
+/// `samples-by-tasks`: one miner and revision's samples of the given
+/// tasks, in every env, in sort key order.
+pub async fn samples_by_tasks(args: SamplesByTasksArgs, ctx: &Context) -> CmdResult {
+    let pk = rules::samples::owner(&args.miner, &args.revision)?;
+    let wanted: Vec<String> = rules::samples::task_ids(&args.task_ids)?
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let conversation = if args.no_conversation {
+        Conversation::Skip
+    } else {
+        Conversation::Include
+    };
+    let store = ctx.read_store().await?;
+    let typed = store
+        .samples
+        .get_samples_by_task_ids(&args.miner, &args.revision, &wanted, conversation)
+        .await;
+    lenient::print_list(typed, args.corrupt, || async {
+        let mut listing = decoded_partition(&store, &pk, conversation).await?;
+        listing
+            .rows
+            .retain(|s: &Sample| wanted.binary_search(&s.task_id).is_ok());
+        listing.rows.sort_by(miner_order);
         Ok(listing)
     })
     .await

@@ -741,3 +741,95 @@ pub async fn save_samples_resaves_by_id(h: Harness) {
     assert!(old.is_none());
 }
 register!(save_samples_resaves_by_id);
+
+/// [`sample_with_id`] with a task id.
+fn task_sample(env: &str, ts: i64, id: &str, task: &str) -> NewSample {
+    NewSample {
+        task_id: task.into(),
+        ..sample_with_id("hk", "rev", env, ts, id)
+    }
+}
+
+/// `get_samples_by_task_ids` returns the miner revision's samples of the
+/// given tasks, in every env, in [`miner_order`], with or without the
+/// conversation; other tasks, other miners and duplicate ids do not count.
+pub async fn get_samples_by_task_ids_reads_the_given_tasks(h: Harness) {
+    let samples = &h.store.samples;
+    let batch = vec![
+        task_sample("sat", 30, "a", "t1"),
+        task_sample("abd", 10, "b", "t2"),
+        task_sample("sat", 20, "c", "t3"),
+        task_sample("ded", 40, "d", "t1"),
+        NewSample {
+            task_id: "t1".into(),
+            ..sample_with_id("other", "rev", "sat", 5, "e")
+        },
+    ];
+    samples.save_samples(batch).await.unwrap();
+    let want: Vec<String> = ["t1", "t2", "t1", "missing"].map(String::from).into();
+    let got = samples
+        .get_samples_by_task_ids("hk", "rev", &want, Conversation::Include)
+        .await
+        .unwrap();
+    let mut sorted = got.clone();
+    sorted.sort_by(miner_order);
+    assert_eq!(got, sorted);
+    let mut found = ids(&got);
+    found.sort();
+    assert_eq!(found, ["a", "b", "d"]);
+    assert!(got.iter().all(|s| s.conversation.is_some()));
+    let skipped = samples
+        .get_samples_by_task_ids("hk", "rev", &want, Conversation::Skip)
+        .await
+        .unwrap();
+    assert_eq!(ids(&skipped), ids(&got));
+    assert!(skipped.iter().all(|s| s.conversation.is_none()));
+    assert!(samples
+        .get_samples_by_task_ids("hk", "rev", &[], Conversation::Include)
+        .await
+        .unwrap()
+        .is_empty());
+}
+register!(get_samples_by_task_ids_reads_the_given_tasks);
+
+/// More task ids than one query's filter names are read in several
+/// queries and still come back whole and ordered; more than the most a
+/// call takes, or an invalid miner, is `InvalidInput`.
+pub async fn get_samples_by_task_ids_bounds_and_validates(h: Harness) {
+    use crate::rules::samples::{MAX_TASK_IDS, TASK_IDS_PER_QUERY};
+    let samples = &h.store.samples;
+    let n = TASK_IDS_PER_QUERY + 7;
+    let batch: Vec<NewSample> = (0..n)
+        .map(|i| {
+            task_sample(
+                "sat",
+                100 + i as i64,
+                &format!("s{i:03}"),
+                &format!("t{i:03}"),
+            )
+        })
+        .collect();
+    samples.save_samples(batch).await.unwrap();
+    let every: Vec<String> = (0..n).rev().map(|i| format!("t{i:03}")).collect();
+    let got = samples
+        .get_samples_by_task_ids("hk", "rev", &every, Conversation::Skip)
+        .await
+        .unwrap();
+    let want: Vec<String> = (0..n).map(|i| format!("s{i:03}")).collect();
+    assert_eq!(ids(&got), want);
+    let too_many: Vec<String> = (0..=MAX_TASK_IDS).map(|i| format!("t{i}")).collect();
+    let err = samples
+        .get_samples_by_task_ids("hk", "rev", &too_many, Conversation::Skip)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "task_ids"),
+        "{err:?}"
+    );
+    let err = samples
+        .get_samples_by_task_ids("h#k", "rev", &every, Conversation::Skip)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+}
+register!(get_samples_by_task_ids_bounds_and_validates);

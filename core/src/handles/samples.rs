@@ -134,6 +134,30 @@ impl SampleStore for Tables {
         self.decode(&items, query.conversation).await
     }
 
+    async fn get_samples_by_task_ids(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        task_ids: &[String],
+        conversation: Conversation,
+    ) -> Result<Vec<Sample>> {
+        let pk = rules::owner(miner_hotkey, model_revision)?;
+        let wanted = rules::task_ids(task_ids)?;
+        let mut items = Vec::new();
+        for chunk in wanted.chunks(rules::TASK_IDS_PER_QUERY) {
+            let q = Query::new(
+                Target::Partition(pk.clone()),
+                rules::with_task_ids(&pk, chunk),
+            )
+            .ordered(&BY_MINER, false)
+            .select(select(conversation)?);
+            items.extend(self.items(T, q).await?);
+        }
+        let mut found = self.decode(&items, conversation).await?;
+        found.sort_by(|a, b| BY_MINER.compare(a, b));
+        Ok(found)
+    }
+
     async fn get_samples_by_env(
         &self,
         env: &str,

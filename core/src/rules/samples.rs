@@ -27,6 +27,41 @@ pub fn before(before_ms: i64) -> Cond {
     Cond::Cmp("timestamp", CmpOp::Lt, before_ms)
 }
 
+/// The most task ids one `get_samples_by_task_ids` call takes.
+pub const MAX_TASK_IDS: usize = 1_000;
+
+/// How many task ids one query's filter names: DynamoDB bounds a filter
+/// expression (4 KB), so a longer list is read as several queries.
+pub const TASK_IDS_PER_QUERY: usize = 50;
+
+/// The distinct task ids of a lookup by task ids, sorted; more than
+/// [`MAX_TASK_IDS`] is [`crate::Error::InvalidInput`].
+pub fn task_ids(task_ids: &[String]) -> Result<Vec<&str>> {
+    let mut ids: Vec<&str> = task_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > MAX_TASK_IDS {
+        return Err(crate::Error::invalid(
+            "task_ids",
+            format!(
+                "{} distinct task ids; at most {MAX_TASK_IDS} per call",
+                ids.len()
+            ),
+        ));
+    }
+    Ok(ids)
+}
+
+/// Samples of partition `pk` whose `task_id` is one of `task_ids` (none
+/// when the list is empty).
+pub fn with_task_ids(pk: &str, task_ids: &[&str]) -> Cond {
+    let any = task_ids
+        .iter()
+        .map(|id| Cond::eq_s("task_id", *id))
+        .collect::<Vec<_>>();
+    of_owner(pk, None).and(Cond::Or(any))
+}
+
 /// The validated partition of one miner and revision's samples.
 pub fn owner(miner_hotkey: &str, model_revision: &str) -> Result<String> {
     keys::validate_part("miner_hotkey", miner_hotkey)?;

@@ -368,6 +368,36 @@ pub trait SampleStore: Send + Sync {
         query: &MinerSamplesQuery,
     ) -> Result<Vec<Sample>>;
 
+    /// Samples of one miner and revision whose `task_id` is one of
+    /// `task_ids` (duplicates ignored, at most
+    /// [`crate::rules::samples::MAX_TASK_IDS`] distinct), in every env,
+    /// ordered by [`miner_order`]. An empty list reads nothing.
+    ///
+    /// Provided over [`SampleStore::get_samples_by_miner`]; the core's
+    /// handles read only the matching samples.
+    async fn get_samples_by_task_ids(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        task_ids: &[String],
+        conversation: Conversation,
+    ) -> Result<Vec<Sample>> {
+        crate::rules::samples::owner(miner_hotkey, model_revision)?;
+        let wanted = crate::rules::samples::task_ids(task_ids)?;
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = MinerSamplesQuery {
+            conversation,
+            ..MinerSamplesQuery::default()
+        };
+        let mut found = self
+            .get_samples_by_miner(miner_hotkey, model_revision, &query)
+            .await?;
+        found.retain(|s| wanted.binary_search(&s.task_id.as_str()).is_ok());
+        Ok(found)
+    }
+
     /// Samples of `env` with `start_ms <= timestamp <= end_ms`, across
     /// miners, ordered by [`env_order`], at most `limit`.
     async fn get_samples_by_env(

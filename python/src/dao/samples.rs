@@ -15,8 +15,8 @@ fn conversation(include: bool) -> Conversation {
     }
 }
 
-/// Samples: `save_sample`, `get_samples_by_miner`, `get_samples_by_env`,
-/// `delete_samples_before`. Reads return `conversation` decoded (never
+/// Samples: `save_sample`, `get_samples_by_miner`,
+/// `get_samples_by_task_ids`, `get_samples_by_env`, `delete_samples_before`. Reads return `conversation` decoded (never
 /// `conversation_compressed`).
 #[pyclass(module = "affine_db.dao", frozen, subclass)]
 pub struct SampleResultsDAO;
@@ -113,6 +113,34 @@ impl SampleResultsDAO {
                 &store
                     .samples
                     .get_samples_by_miner(&miner_hotkey, &model_revision, &query)
+                    .await?,
+            )
+        })
+    }
+
+    /// Samples of one miner and revision whose `task_id` is one of
+    /// `task_ids` (duplicates ignored, at most 1,000 distinct), in every
+    /// env, in sort key order (env, then time). An empty list reads nothing.
+    #[pyo3(signature = (miner_hotkey, model_revision, task_ids, include_conversation=true))]
+    fn get_samples_by_task_ids<'py>(
+        &self,
+        py: Python<'py>,
+        miner_hotkey: String,
+        model_revision: String,
+        task_ids: Vec<String>,
+        include_conversation: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = store()?;
+        run(py, async move {
+            Json::of(
+                &store
+                    .samples
+                    .get_samples_by_task_ids(
+                        &miner_hotkey,
+                        &model_revision,
+                        &task_ids,
+                        conversation(include_conversation),
+                    )
                     .await?,
             )
         })
