@@ -295,6 +295,9 @@ mod tests {
         inner: InMemory,
         largest: AtomicUsize,
         largest_put: AtomicUsize,
+        /// `put_batch` calls made, and from which call on they fail (0: never).
+        puts: AtomicUsize,
+        fail_puts_from: AtomicUsize,
     }
 
     impl SmallBatches {
@@ -339,6 +342,11 @@ mod tests {
         }
         async fn put_batch(&self, table: Table, items: Vec<Item>) -> Result<()> {
             self.largest_put.fetch_max(items.len(), Ordering::SeqCst);
+            let call = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
+            let fail_from = self.fail_puts_from.load(Ordering::SeqCst);
+            if fail_from > 0 && call >= fail_from {
+                return Err(Error::throttled("put refused by the test driver"));
+            }
             self.inner.put_batch(table, items).await
         }
         async fn delete_batch(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
@@ -408,6 +416,34 @@ mod tests {
             assert_eq!(driver.largest.load(Ordering::SeqCst), 3);
             assert_eq!(driver.largest_put.load(Ordering::SeqCst), 6);
             assert_eq!(tables.capabilities().max_batch_write, 3);
+        });
+    }
+
+    /// A failed `put_batch` call's error names the items of the calls the
+    /// handles therefore did not make, and only those were not written.
+    #[test]
+    fn a_failed_put_names_the_items_not_sent() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let driver = Arc::new(SmallBatches::default());
+            driver.fail_puts_from.store(2, Ordering::SeqCst);
+            let tables = Tables::new(driver.clone(), Arc::new(ManualClock::new(10_000_000)));
+            let items: Vec<Item> = (0..14).map(|i| task_item(i, 20_000)).collect();
+            let err = tables.put_items(Table::TaskQueue, items).await.unwrap_err();
+            assert!(matches!(err, Error::Throttled { .. }), "{err:?}");
+            let text = err.to_string();
+            // Calls of 6, 6 and 2 items: the first is written, the second
+            // refused (a driver names its own), the third never made.
+            assert!(
+                text.contains(
+                    "2 further item(s) not sent: MINER#a#REV#r/TASK#12, MINER#a#REV#r/TASK#13"
+                ),
+                "{text}"
+            );
+            assert_eq!(driver.puts.load(Ordering::SeqCst), 2);
+            assert_eq!(tables.stats().await.unwrap()[&Table::TaskQueue], 6);
         });
     }
 }

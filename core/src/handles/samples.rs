@@ -225,3 +225,118 @@ impl SampleStore for Tables {
         Ok(owners)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::driver::InMemory;
+
+    /// Forwards every method but `get_samples_by_task_ids` to the handles,
+    /// so that one is the trait's provided method.
+    struct Plain(Tables);
+
+    #[async_trait]
+    impl SampleStore for Plain {
+        async fn save_sample(&self, sample: NewSample) -> Result<Sample> {
+            self.0.save_sample(sample).await
+        }
+        async fn save_samples(&self, samples: Vec<NewSample>) -> Result<Vec<SampleKey>> {
+            self.0.save_samples(samples).await
+        }
+        async fn get_sample(&self, key: &SampleKey, c: Conversation) -> Result<Option<Sample>> {
+            self.0.get_sample(key, c).await
+        }
+        async fn get_samples_by_miner(
+            &self,
+            hk: &str,
+            rev: &str,
+            q: &MinerSamplesQuery,
+        ) -> Result<Vec<Sample>> {
+            self.0.get_samples_by_miner(hk, rev, q).await
+        }
+        async fn get_samples_by_env(
+            &self,
+            env: &str,
+            start_ms: i64,
+            end_ms: i64,
+            limit: Option<usize>,
+            c: Conversation,
+        ) -> Result<Vec<Sample>> {
+            self.0
+                .get_samples_by_env(env, start_ms, end_ms, limit, c)
+                .await
+        }
+        async fn delete_samples_before(&self, hk: &str, rev: &str, before: i64) -> Result<usize> {
+            self.0.delete_samples_before(hk, rev, before).await
+        }
+        async fn count_samples_before(&self, hk: &str, rev: &str, before: i64) -> Result<usize> {
+            self.0.count_samples_before(hk, rev, before).await
+        }
+        async fn list_sample_owners(&self) -> Result<Vec<(String, String)>> {
+            self.0.list_sample_owners().await
+        }
+    }
+
+    fn new_sample(env: &str, ts: i64, task: &str) -> NewSample {
+        NewSample {
+            timestamp: Some(ts),
+            miner_hotkey: "hk".into(),
+            model_revision: "rev".into(),
+            env: env.into(),
+            task_id: task.into(),
+            conversation: serde_json::json!([{"role": "user", "content": task}]),
+            ..NewSample::default()
+        }
+    }
+
+    /// The provided `get_samples_by_task_ids` (what the reference model
+    /// and wrappers use) and the handles' filtered queries agree: same
+    /// samples, same order, same refusals.
+    #[test]
+    fn the_provided_lookup_by_task_ids_agrees_with_the_handles() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let plain = Plain(Tables::new(
+                Arc::new(InMemory::new()),
+                Arc::new(ManualClock::new(1_700_000_000_000)),
+            ));
+            let batch: Vec<NewSample> = (0..120)
+                .map(|i| {
+                    new_sample(
+                        ["sat", "abd"][i % 2],
+                        1_000 + i as i64,
+                        &format!("t{}", i % 70),
+                    )
+                })
+                .collect();
+            plain.save_samples(batch).await.unwrap();
+            let ids: Vec<String> = (0..80).rev().map(|i| format!("t{}", i * 3 % 90)).collect();
+            for c in [Conversation::Include, Conversation::Skip] {
+                let provided = plain
+                    .get_samples_by_task_ids("hk", "rev", &ids, c)
+                    .await
+                    .unwrap();
+                let handles = plain
+                    .0
+                    .get_samples_by_task_ids("hk", "rev", &ids, c)
+                    .await
+                    .unwrap();
+                assert!(!provided.is_empty());
+                assert_eq!(provided, handles);
+            }
+            let bad = |r: Result<Vec<Sample>>| matches!(r, Err(crate::Error::InvalidInput { .. }));
+            assert!(bad(plain
+                .get_samples_by_task_ids("h#k", "rev", &ids, Conversation::Skip)
+                .await));
+            assert!(bad(plain
+                .0
+                .get_samples_by_task_ids("h#k", "rev", &ids, Conversation::Skip)
+                .await));
+        });
+    }
+}
