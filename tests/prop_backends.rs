@@ -28,7 +28,7 @@
 //! | 02 | SQLite driver: a `RangeCond::Between` query excludes its upper end | `retention_cleanup_rules` |
 //! | 03 | DynamoDB driver: a comparison is sent one above its bound | `ttl_visibility_and_purge` |
 //! | 04 | SQLite driver: `delete_where` drops the filter (deletes its whole target) | `retention_cleanup_rules` |
-//! | 05 | DynamoDB driver: a partition read in key order applies the limit before the filter | `ttl_visibility_and_purge` |
+//! | 05 | DynamoDB driver: a number reads back without its fraction | `top_three_protection` |
 //! | 06 | core: `fail_task` does not count the failure (`error_count`) | `task_queue_claims_and_order` |
 //! | 07 | DynamoDB driver: a descending partition read is sent ascending | `ttl_visibility_and_purge` |
 //! | 08 | core: requeue cut-off exclusive (`started_at < now - timeout`) | `task_queue_claims_and_order` |
