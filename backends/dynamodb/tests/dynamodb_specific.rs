@@ -500,3 +500,53 @@ async fn conditional_outcomes_do_not_need_the_returned_item() {
         assert!(shim.stats.items_stripped.load(Ordering::SeqCst) > 0);
     }
 }
+
+/// A limited read in key order costs what it returns: the Query carries the
+/// limit as `Limit` (nothing is filtered on the server), so the 5 newest of
+/// a 300-sample revision are one request of a few items, not a page of the
+/// partition. Measured in bytes the emulator sends back, not in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_key_order_read_transfers_what_it_returns() {
+    use affine_db_testkit::link::{Link, LinkProxy};
+    let (direct, p) = common::backend(common::clock()).await;
+    let batch: Vec<_> = (0..300)
+        .map(|i| {
+            let mut s = sample("hk", "rev", "sat", 1_000 + i);
+            s.conversation = serde_json::json!([{"role": "user", "content": format!("{i:0>400}")}]);
+            s
+        })
+        .collect();
+    direct.save_samples(batch).await.unwrap();
+    let proxy = LinkProxy::start(&common::endpoint(), Link::round_trip_ms(0.0)).unwrap();
+    let b = common::connect(common::config(&p, proxy.url()), common::clock())
+        .await
+        .unwrap();
+    let read = |limit: Option<usize>| MinerSamplesQuery {
+        limit,
+        newest_first: true,
+        ..MinerSamplesQuery::default()
+    };
+    let st = proxy.stats().clone();
+    let before = st.bytes_down.load(Ordering::SeqCst);
+    let five = b
+        .get_samples_by_miner("hk", "rev", &read(Some(5)))
+        .await
+        .unwrap();
+    let limited = st.bytes_down.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        five.iter().map(|s| s.timestamp).collect::<Vec<_>>(),
+        [1_299, 1_298, 1_297, 1_296, 1_295]
+    );
+    assert_eq!(st.operation("Query"), 1);
+    let before = st.bytes_down.load(Ordering::SeqCst);
+    let all = b
+        .get_samples_by_miner("hk", "rev", &read(None))
+        .await
+        .unwrap();
+    let whole = st.bytes_down.load(Ordering::SeqCst) - before;
+    assert_eq!(all.len(), 300);
+    assert!(
+        limited * 20 < whole,
+        "5 of 300 samples took {limited} bytes, all of them {whole}"
+    );
+}

@@ -6,8 +6,10 @@
 //! attribute), a [`Target::Table`] a Scan. The filter goes as the
 //! FilterExpression and every item read is checked again with the core's
 //! [`Query::accepts`], so the result is exactly what [`Cond::eval`] says.
-//! DynamoDB applies `Limit` before filters, so no `Limit` is sent: pages
-//! are read until the query has `limit` matches or the data ends.
+//! DynamoDB applies `Limit` before filters: a read in key order sends the
+//! query's limit as `Limit` when nothing is filtered on the server (so it
+//! reads what it returns), pages of at least 100 items otherwise, and reads
+//! pages until the query has `limit` matches or the data ends.
 //!
 //! When the query's order is the partition's key order (by `sk`, either
 //! way), the pages are read in that order and reading stops at the limit;
@@ -168,10 +170,35 @@ fn projection(e: &mut Expr, attrs: Option<Vec<&'static str>>) -> Option<String> 
     })
 }
 
+/// The most items one page of a filtered key-order read asks for: a
+/// filter is applied after `Limit`, so a page of exactly the caller's limit
+/// could hold few matches and take many round trips.
+const FILTERED_PAGE: usize = 100;
+
+/// The `Limit` of each page of a key-order read of `query`: its limit when
+/// nothing is filtered on the server (every item read is returned, so the
+/// read costs what it returns), at least [`FILTERED_PAGE`] otherwise;
+/// `None` (pages of 1 MB) without a limit.
+fn page_limit(query: &Query) -> Option<i32> {
+    let limit = query.limit?;
+    let page = if server_filter(query) == Cond::True {
+        limit
+    } else {
+        limit.max(FILTERED_PAGE)
+    };
+    Some(i32::try_from(page).unwrap_or(i32::MAX))
+}
+
 /// The request reading `query`'s target, its filter as the
 /// FilterExpression, in key order (`ascending`) where there is one, only
-/// the attributes [`read_attrs`] names.
-fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Request {
+/// the attributes [`read_attrs`] names, pages of `page` items (`None`: 1 MB).
+fn request(
+    d: &DynamoDriver,
+    table: Table,
+    query: &Query,
+    ascending: bool,
+    page: Option<i32>,
+) -> Request {
     let name = d.table_name(table);
     let mut e = Expr::new();
     let projected = projection(&mut e, read_attrs(table, query));
@@ -194,7 +221,8 @@ fn request(d: &DynamoDriver, table: Table, query: &Query, ascending: bool) -> Re
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
                     .consistent_read(true)
-                    .scan_index_forward(ascending),
+                    .scan_index_forward(ascending)
+                    .set_limit(page),
             )
         }
         Target::Index { index, hash } => {
@@ -290,7 +318,7 @@ async fn in_key_order(
         },
     };
     let mut pager = Pager::resuming(
-        request(d, table, query, ascending),
+        request(d, table, query, ascending, page_limit(query)),
         format!("{name}: query"),
         start,
     );
@@ -330,7 +358,7 @@ async fn sorted(
         Target::Table => format!("{name}: scan"),
         _ => format!("{name}: query"),
     };
-    let mut pager = Pager::new(request(d, table, query, true), what);
+    let mut pager = Pager::new(request(d, table, query, true, None), what);
     let mut items = Vec::new();
     while let Some(page) = pager.next_page().await? {
         items.extend(page.into_iter().filter(|i| {
