@@ -149,7 +149,8 @@ impl Shared {
     }
 
     /// Forwards the first half of a BatchWriteItem; the rest comes back as
-    /// UnprocessedItems (a one-item batch is forwarded whole).
+    /// UnprocessedItems. `None` when nothing would be held back (a one-item
+    /// batch), so the caller forwards it whole.
     async fn partial_batch(
         &self,
         path: &str,
@@ -175,6 +176,10 @@ impl Shared {
             if !b.is_empty() {
                 unprocessed.insert(table, Value::Array(b.to_vec()));
             }
+        }
+        if unprocessed.is_empty() {
+            // Nothing held back (one-item batches): forwarded as it is.
+            return None;
         }
         self.stats.partial_batches.fetch_add(1, Ordering::SeqCst);
         if !forwarded.is_empty() {

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use affine_db_core::driver::list_keys;
 use affine_db_core::{Error, Item, Result};
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
@@ -29,8 +30,6 @@ pub const MAX_BATCH_GET: usize = 100;
 pub const DEFAULT_BATCH_CONCURRENCY: usize = 8;
 /// The most batch requests in flight a backend may be configured for.
 pub const MAX_BATCH_CONCURRENCY: usize = 64;
-/// How many unwritten keys an error message lists before summarising.
-const LIST_KEYS: usize = 20;
 
 /// One write of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,19 +90,6 @@ fn request_key(r: &WriteRequest) -> String {
         Some((pk, sk)) => format!("{pk}/{sk}"),
         None => "(unknown key)".to_string(),
     }
-}
-
-fn list_keys(keys: &[String]) -> String {
-    let mut s = keys
-        .iter()
-        .take(LIST_KEYS)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if keys.len() > LIST_KEYS {
-        s.push_str(&format!(" and {} more", keys.len() - LIST_KEYS));
-    }
-    s
 }
 
 /// Writes `ops` to `table` in batches, `concurrency` requests in flight.

@@ -538,6 +538,24 @@ pub fn key_of(item: &Item) -> Option<(String, String)> {
     }
 }
 
+/// How many keys an error message lists before summarising the rest.
+const LIST_KEYS: usize = 20;
+
+/// `keys` (as `pk/sk`) for an error message naming what was not written:
+/// the first 20, then "and N more".
+pub fn list_keys(keys: &[String]) -> String {
+    let mut s = keys
+        .iter()
+        .take(LIST_KEYS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > LIST_KEYS {
+        s.push_str(&format!(" and {} more", keys.len() - LIST_KEYS));
+    }
+    s
+}
+
 /// A storage driver (see the module docs for the contract). Twelve
 /// required methods; [`Driver::get`], [`Driver::put`] and
 /// [`Driver::delete`] are provided on top of the batch calls, and

@@ -124,9 +124,6 @@ impl Tables {
     }
 }
 
-/// How many keys an error lists of the items it did not send.
-const LIST_KEYS: usize = 20;
-
 /// `err` with a note naming the `unsent` items, if any.
 fn not_sent(err: Error, unsent: &[Item]) -> Error {
     if unsent.is_empty() {
@@ -135,19 +132,12 @@ fn not_sent(err: Error, unsent: &[Item]) -> Error {
     let keys: Vec<String> = unsent
         .iter()
         .filter_map(driver::key_of)
-        .take(LIST_KEYS)
         .map(|(pk, sk)| format!("{pk}/{sk}"))
         .collect();
-    let more = unsent.len().saturating_sub(keys.len());
-    let tail = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
     err.with_note(format!(
-        "{} further item(s) not sent: {}{tail}",
+        "{} further item(s) not sent: {}",
         unsent.len(),
-        keys.join(", ")
+        driver::list_keys(&keys)
     ))
 }
 
