@@ -416,3 +416,38 @@ pub async fn snapshot_being_written_is_invisible(h: Harness) {
     );
 }
 register!(snapshot_being_written_is_invisible);
+
+/// Blocks of more rows than one index page still count once each, newest
+/// first: the latest block and a history skip a block being written and
+/// find the blocks below it, whatever the number of rows per block.
+pub async fn blocks_of_many_rows_are_walked_newest_first(h: Harness) {
+    let s = &h.store.scores;
+    let rows = |b: i64| -> Vec<Score> {
+        (0..130)
+            .map(|m| score(b, &format!("m{m:03}"), 0.5))
+            .collect()
+    };
+    for b in [2, 4, 6, 8] {
+        s.save_snapshot(b, rows(b)).await.unwrap();
+    }
+    let now_s = h.clock.now_s();
+    let ttl = expires_at(now_s, SCORE_TTL_DAYS);
+    let writing = snapshot_header(6, SNAPSHOT_WRITING, 130, now_s, ttl);
+    put_raw(&h, Table::Scores, vec![writing]).await;
+    let latest = s.get_latest_scores().await.unwrap().unwrap();
+    assert_eq!(latest.block_number, 8);
+    assert_eq!(latest.scores.len(), 130);
+    assert_eq!(
+        blocks(&s.get_miner_score_history("m129", 3).await.unwrap()),
+        [8, 4, 2]
+    );
+    assert_eq!(
+        blocks(&s.get_miner_score_history("m000", 10).await.unwrap()),
+        [8, 4, 2]
+    );
+    s.save_snapshot(8, Vec::new()).await.unwrap();
+    let latest = s.get_latest_scores().await.unwrap().unwrap();
+    assert_eq!(latest.block_number, 4);
+    assert_eq!(hotkeys(&latest.scores), hotkeys(&rows(4)));
+}
+register!(blocks_of_many_rows_are_walked_newest_first);

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{index, Tables};
 use crate::cond::Cond;
-use crate::driver::{key_of, Query, Select, Target};
+use crate::driver::{key_of, Query, RangeCond, Select, Target};
 use crate::error::Result;
 use crate::item::Attr;
 use crate::keys;
@@ -16,6 +16,7 @@ use crate::rules::scores as rules;
 use crate::schema::{Table, LATEST_BLOCK_INDEX, SK};
 use crate::tables::scores::{
     block_visible, latest_of, validate_block, LatestScores, Score, ScoreStore, BY_HOTKEY,
+    NEWEST_BLOCK,
 };
 
 const T: Table = Table::Scores;
@@ -47,32 +48,35 @@ impl Tables {
 
     /// Visible blocks with live rows, newest first, at most `n`. The index
     /// carries only keys, so it names the candidate blocks and each one's
-    /// header and rows are read by key.
+    /// header and rows are read by key. The index is walked one block at a
+    /// time, newest first (the newest row below the last block seen), so
+    /// finding the latest block reads a block's worth of index entries, not
+    /// the whole history.
     async fn visible_blocks(&self, n: usize) -> Result<Vec<i64>> {
         let idx = index(T, LATEST_BLOCK_INDEX)?;
-        let target = Target::Index {
-            index: idx,
-            hash: Attr::s(keys::LATEST_MARKER),
-        };
-        let rows_only = Cond::eq_s(SK, keys::SNAPSHOT_SK).not();
-        let q = Query::new(target, rows_only).select(Select::Keys);
-        let mut blocks: Vec<i64> = self
-            .items(T, q)
-            .await?
-            .iter()
-            .filter_map(key_of)
-            .filter_map(|(pk, _)| keys::parse_score_pk(&pk).ok())
-            .collect();
-        blocks.sort_unstable_by(|a, b| b.cmp(a));
-        blocks.dedup();
         let mut out = Vec::new();
-        for block in blocks {
-            if out.len() >= n {
-                break;
-            }
+        let mut below = i64::MAX;
+        while out.len() < n && below > i64::MIN {
+            let target = Target::Index {
+                index: idx,
+                hash: Attr::s(keys::LATEST_MARKER),
+            };
+            let rows_only = Cond::eq_s(SK, keys::SNAPSHOT_SK).not();
+            let q = Query::new(target, rows_only)
+                .range(RangeCond::Between(
+                    Attr::int(i64::MIN),
+                    Attr::int(below - 1),
+                ))
+                .ordered(&NEWEST_BLOCK, false)
+                .limit(Some(1))
+                .select(Select::Keys);
+            let newest = self.items(T, q).await?.iter().find_map(key_of);
+            let Some((pk, _)) = newest else { break };
+            let block = keys::parse_score_pk(&pk)?;
             if self.visible(block).await? && !self.block_rows(block, Some(1)).await?.is_empty() {
                 out.push(block);
             }
+            below = block;
         }
         Ok(out)
     }

@@ -219,6 +219,15 @@ pub static BY_HOTKEY: Order<Score> = Order {
     }],
 };
 
+/// The order of the latest-block index walk: newest block first.
+pub static NEWEST_BLOCK: Order<Score> = Order {
+    fields: &[Field {
+        attr: "block_number",
+        descending: true,
+        get: |s| Key::Int(s.block_number),
+    }],
+};
+
 /// Builds [`LatestScores`] from a block's rows (which must not be empty).
 pub fn latest_of(block_number: i64, mut scores: Vec<Score>) -> LatestScores {
     BY_HOTKEY.sort(&mut scores, false);

@@ -14,10 +14,14 @@
 //! When the query's order is the partition's key order (by `sk`, either
 //! way), the pages are read in that order and reading stops at the limit;
 //! the cursor names the last item returned and the next page starts right
-//! after it (`ExclusiveStartKey`). Any other order (an index, whose equal
-//! range values DynamoDB orders arbitrarily, a scan, or non-key attributes)
-//! reads every match, sorts with [`Query::compare`] (ties by `pk`, then
-//! `sk`) and returns the first `limit` after the cursor.
+//! after it (`ExclusiveStartKey`). When an index query's order starts with
+//! the index's range attribute, the pages are read in that direction and
+//! reading stops once the query has `limit` matches and the last item read
+//! lies strictly beyond the `limit`-th one's range value (DynamoDB orders
+//! equal range values arbitrarily, so ties are read whole); the matches are
+//! then sorted with [`Query::compare`]. Any other order (a scan, or
+//! non-key attributes) reads every match, sorts with [`Query::compare`]
+//! (ties by `pk`, then `sk`) and returns the first `limit` after the cursor.
 //!
 //! A query that selects fewer than all attributes reads only those and what
 //! checking, ordering and resuming need (a ProjectionExpression), so a list
@@ -49,6 +53,17 @@ fn key_order(query: &Query) -> Option<bool> {
         None => Some(true),
         Some(s) if s.attr == SK => Some(!s.descending),
         Some(_) => None,
+    }
+}
+
+/// The index range attribute and direction (`true`: ascending) in which
+/// an index query's order starts, `None` when it does not start with it.
+fn index_order(query: &Query) -> Option<(&'static str, bool)> {
+    match (query.target(), query.order.first()) {
+        (Target::Index { index, .. }, Some(s)) if s.attr == index.range => {
+            Some((index.range, !s.descending))
+        }
+        _ => None,
     }
 }
 
@@ -190,7 +205,7 @@ fn page_limit(query: &Query) -> Option<i32> {
 }
 
 /// The request reading `query`'s target, its filter as the
-/// FilterExpression, in key order (`ascending`) where there is one, only
+/// FilterExpression, in key or index order (`ascending`) where there is one, only
 /// the attributes [`read_attrs`] names, pages of `page` items (`None`: 1 MB).
 fn request(
     d: &DynamoDriver,
@@ -237,7 +252,9 @@ fn request(
                     .set_filter_expression(filter)
                     .set_projection_expression(projected)
                     .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values()),
+                    .set_expression_attribute_values(e.values())
+                    .scan_index_forward(ascending)
+                    .set_limit(page),
             )
         }
         Target::Table => {
@@ -291,7 +308,7 @@ pub(super) async fn run(d: &DynamoDriver, table: Table, query: &Query) -> Result
     }
     let res = match key_order(query) {
         Some(ascending) => in_key_order(d, table, query, ascending, after).await,
-        None => sorted(d, table, query, after).await,
+        None => sorted(d, table, query, after, index_order(query)).await,
     };
     let (items, cursor) = match query.target() {
         Target::Index { index, .. } => via_index(d, table, index.name, res).await?,
@@ -346,24 +363,63 @@ async fn in_key_order(
     Ok((out, None))
 }
 
-/// Every match, sorted in the query's order; the first `limit` after the cursor.
+/// The `Limit` of each page of an index-order read of `query`: one more
+/// than its limit (the item past the last returned tells whether ties
+/// remain unread), at least [`FILTERED_PAGE`] so a block of equal range
+/// values takes few round trips; `None` (pages of 1 MB) without a limit.
+fn index_page_limit(query: &Query) -> Option<i32> {
+    let page = query.limit?.saturating_add(1).max(FILTERED_PAGE);
+    Some(i32::try_from(page).unwrap_or(i32::MAX))
+}
+
+/// The matches sorted in the query's order; the first `limit` after the
+/// cursor. With `index_order` (the index range attribute the order starts
+/// with, and its direction) the index is read in that direction and
+/// reading stops once nothing unread can be among the first `limit`;
+/// otherwise every match is read.
 async fn sorted(
     d: &DynamoDriver,
     table: Table,
     query: &Query,
     after: Option<Item>,
+    index_order: Option<(&'static str, bool)>,
 ) -> Result<(Vec<Item>, Option<Cursor>)> {
     let name = d.table_name(table);
     let what = match query.target() {
         Target::Table => format!("{name}: scan"),
         _ => format!("{name}: query"),
     };
-    let mut pager = Pager::new(request(d, table, query, true, None), what);
+    let (ascending, page) = match index_order {
+        Some((_, ascending)) => (ascending, index_page_limit(query)),
+        None => (true, None),
+    };
+    let mut pager = Pager::new(request(d, table, query, ascending, page), what);
     let mut items = Vec::new();
     while let Some(page) = pager.next_page().await? {
+        let last_read = index_order.and_then(|(attr, _)| page.last()?.get(attr).cloned());
         items.extend(page.into_iter().filter(|i| {
             query.accepts(i) && after.as_ref().is_none_or(|a| query.compare(i, a).is_gt())
         }));
+        let (Some(limit), Some(last_read), Some((attr, ascending))) =
+            (query.limit, last_read, index_order)
+        else {
+            continue;
+        };
+        if items.len() < limit {
+            continue;
+        }
+        items.sort_by(|a, b| query.compare(a, b));
+        // Every unread item's range value is at or beyond `last_read`.
+        let beyond = compare_attrs(Some(&last_read), items[limit - 1].get(attr));
+        if (ascending && beyond.is_gt()) || (!ascending && beyond.is_lt()) {
+            let more = items.len() > limit || !pager.is_done();
+            items.truncate(limit);
+            let cursor = match items.last() {
+                Some(last) if more => Some(cursor_of(query, last)?),
+                _ => None,
+            };
+            return Ok((items, cursor));
+        }
     }
     items.sort_by(|a, b| query.compare(a, b));
     let mut cursor = None;
