@@ -204,6 +204,32 @@ impl Driver for SqliteDriver {
             .await
     }
 
+    async fn replace_batch(
+        &self,
+        table: Table,
+        deletes: Vec<(String, String)>,
+        puts: Vec<Item>,
+    ) -> Result<()> {
+        let rows = puts
+            .iter()
+            .map(|i| {
+                check_put(table, i)?;
+                row::to_row(table, i)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.db
+            .write_tx(move |tx| {
+                for (pk, sk) in &deletes {
+                    row::delete_item(tx, table, pk, sk)?;
+                }
+                for r in rows {
+                    row::put_row(tx, table, r)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn delete_batch(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
         if keys.is_empty() {
             return Ok(0);

@@ -181,6 +181,28 @@ impl Driver for InMemory {
         Ok(())
     }
 
+    async fn replace_batch(
+        &self,
+        table: Table,
+        deletes: Vec<(String, String)>,
+        puts: Vec<Item>,
+    ) -> Result<()> {
+        for item in &puts {
+            check_put(table, item)?;
+        }
+        let mut tables = self.lock();
+        let rows = rows_of(&mut tables, table, self)?;
+        for key in &deletes {
+            rows.remove(key);
+        }
+        for item in puts {
+            if let Some(key) = super::key_of(&item) {
+                rows.insert(key, item);
+            }
+        }
+        Ok(())
+    }
+
     async fn delete_batch(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
         let mut tables = self.lock();
         let rows = rows_of(&mut tables, table, self)?;

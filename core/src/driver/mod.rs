@@ -636,6 +636,25 @@ pub trait Driver: Send + Sync + Debug + 'static {
         self.put_batch(table, vec![item]).await
     }
 
+    /// Deletes the items at `deletes`, then writes `puts` (each checked by
+    /// [`check_put`] first): on a store whose batches are atomic
+    /// ([`Capabilities::atomic_batch`]) as one all-or-nothing write that no
+    /// reader sees part of. At most [`Capabilities::max_batch_write`]
+    /// deletes and [`Capabilities::put_batch_items`] puts. The default is
+    /// [`Driver::delete_batch`] then [`Driver::put_batch`]; an atomic store
+    /// overrides it.
+    async fn replace_batch(
+        &self,
+        table: Table,
+        deletes: Vec<(String, String)>,
+        puts: Vec<Item>,
+    ) -> Result<()> {
+        if !deletes.is_empty() {
+            self.delete_batch(table, deletes).await?;
+        }
+        self.put_batch(table, puts).await
+    }
+
     /// Deletes the item at (`pk`, `sk`); whether there was one.
     async fn delete(&self, table: Table, pk: &str, sk: &str) -> Result<bool> {
         let keys = vec![(pk.to_string(), sk.to_string())];

@@ -1,8 +1,11 @@
 //! `scores`: a snapshot is written as the core plans it
 //! ([`crate::rules::scores::snapshot`]: the `writing` header, the deletion
 //! of rows of miners not in it, the rows, the `complete` header), so
-//! readers skip a block being written ([`block_visible`]) on any driver; the
-//! newest blocks are found through the latest-block index.
+//! readers skip a block being written ([`block_visible`]) on any driver; a
+//! driver whose batches are atomic writes a snapshot that fits one batch
+//! as one [`Driver::replace_batch`](crate::driver::Driver::replace_batch)
+//! (deletions, rows, `complete` header) instead. The newest blocks are
+//! found through the latest-block index.
 
 use async_trait::async_trait;
 
@@ -97,7 +100,6 @@ impl ScoreStore for Tables {
         }
         // One snapshot of a block at a time in this process, as on DynamoDB.
         let _guard = self.lock_item(T, &plan.pk).await;
-        self.driver.put(T, plan.writing.clone()).await?;
         let stored =
             Query::new(Target::Partition(plan.pk.clone()), Cond::True).select(Select::Keys);
         let gone: Vec<(String, String)> = self
@@ -107,7 +109,16 @@ impl ScoreStore for Tables {
             .filter_map(key_of)
             .filter(|(_, sk)| plan.replaces(sk))
             .collect();
-        let size = self.driver.capabilities().max_batch_write.max(1);
+        let caps = self.driver.capabilities();
+        let size = caps.max_batch_write.max(1);
+        if caps.atomic_batch && gone.len() <= size && plan.rows.len() < caps.put_batch_items() {
+            // One all-or-nothing write: no reader sees part of the block,
+            // so it needs no `writing` header.
+            let mut puts = plan.rows;
+            puts.push(plan.complete);
+            return self.driver.replace_batch(T, gone, puts).await;
+        }
+        self.driver.put(T, plan.writing.clone()).await?;
         for chunk in gone.chunks(size) {
             self.driver.delete_batch(T, chunk.to_vec()).await?;
         }
