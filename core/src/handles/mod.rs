@@ -436,4 +436,45 @@ mod tests {
             assert_eq!(tables.stats().await.unwrap()[&Table::TaskQueue], 6);
         });
     }
+    /// A snapshot that fits one batch of an atomic store is one write (the
+    /// rows and the `complete` header); a larger one is staged: the
+    /// `writing` header, the rows in batches, the `complete` header.
+    #[test]
+    fn a_snapshot_is_one_write_when_it_fits_one_batch() {
+        use crate::tables::scores::{Score, ScoreStore};
+        let score = |block: i64, hotkey: &str, overall: f64| Score {
+            block_number: block,
+            miner_hotkey: hotkey.into(),
+            uid: 1,
+            model_revision: "rev".into(),
+            calculated_at: 10_000,
+            overall_score: overall,
+            confidence_interval_lower: 0.0,
+            confidence_interval_upper: 1.0,
+            average_score: overall,
+            scores_by_layer: Default::default(),
+            scores_by_env: Default::default(),
+            total_samples: 1,
+            is_eligible: true,
+            meets_criteria: true,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let driver = Arc::new(SmallBatches::default());
+            let tables = Tables::new(driver.clone(), Arc::new(ManualClock::new(10_000_000)));
+            let rows =
+                |n: usize| -> Vec<_> { (0..n).map(|m| score(7, &format!("m{m}"), 0.5)).collect() };
+            tables.save_snapshot(7, rows(5)).await.unwrap();
+            assert_eq!(driver.puts.load(Ordering::SeqCst), 1);
+            assert_eq!(driver.largest_put.load(Ordering::SeqCst), 6);
+            assert_eq!(tables.get_scores_at_block(7).await.unwrap().len(), 5);
+            driver.puts.store(0, Ordering::SeqCst);
+            tables.save_snapshot(7, rows(8)).await.unwrap();
+            // The header, rows in calls of 6 and 2, the complete header.
+            assert_eq!(driver.puts.load(Ordering::SeqCst), 4);
+            assert_eq!(tables.get_scores_at_block(7).await.unwrap(), rows(8));
+        });
+    }
 }
