@@ -16,8 +16,11 @@
 //!   tests. It takes no path and no query parameters.
 //! - `dynamodb://` with optional query parameters `prefix`, `region` and
 //!   `endpoint`, each overriding the environment (`DYNAMODB_TABLE_PREFIX`,
-//!   `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`/`AWS_ENDPOINT_URL`). Needs
-//!   the `dynamodb` feature.
+//!   `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`/`AWS_ENDPOINT_URL`), and
+//!   `reads`: `eventual` (the default: the reads
+//!   [`affine_db_core::rules::consistency`] allows are eventually
+//!   consistent, at half the read units) or `strong` (every read strongly
+//!   consistent). Needs the `dynamodb` feature.
 //!
 //! Query parameters are parsed strictly: an unknown, empty or repeated
 //! parameter is [`Error::InvalidInput`], never silently ignored.
@@ -29,7 +32,7 @@ use affine_db_core::{Error, Result, Store};
 
 /// The URL forms [`open`] accepts, for error messages.
 pub const ACCEPTED: &str =
-    "use sqlite://PATH[?mode=ro|rw|rwc], sqlite::memory:, memory:// or dynamodb://?prefix=P&region=R&endpoint=URL";
+    "use sqlite://PATH[?mode=ro|rw|rwc], sqlite::memory:, memory:// or dynamodb://?prefix=P&region=R&endpoint=URL&reads=eventual|strong";
 
 /// The store used when none is configured.
 pub const DEFAULT_URL: &str = "sqlite://affine.db";
@@ -105,6 +108,8 @@ pub enum StoreUrl {
         region: Option<String>,
         /// Endpoint, e.g. a local emulator (the AWS SDK's chain when `None`).
         endpoint: Option<String>,
+        /// Every read strongly consistent (`reads=strong`).
+        strong_reads: bool,
     },
 }
 
@@ -190,10 +195,24 @@ impl StoreUrl {
             let mut prefix = None;
             let mut region = None;
             let mut endpoint = None;
-            for (key, value) in query_params(url, query, &["prefix", "region", "endpoint"])? {
+            let mut strong_reads = false;
+            let known = ["prefix", "region", "endpoint", "reads"];
+            for (key, value) in query_params(url, query, &known)? {
                 match key.as_str() {
                     "prefix" => prefix = Some(value),
                     "region" => region = Some(value),
+                    "reads" => {
+                        strong_reads = match value.as_str() {
+                            "strong" => true,
+                            "eventual" => false,
+                            other => {
+                                return Err(Error::invalid(
+                                    "url",
+                                    format!("reads={other:?}: use reads=eventual or reads=strong"),
+                                ))
+                            }
+                        }
+                    }
                     _ => endpoint = Some(value),
                 }
             }
@@ -201,6 +220,7 @@ impl StoreUrl {
                 prefix,
                 region,
                 endpoint,
+                strong_reads,
             });
         }
         Err(Error::invalid(
@@ -326,7 +346,16 @@ pub async fn open_parsed(url: StoreUrl, options: OpenOptions) -> Result<Store> {
             prefix,
             region,
             endpoint,
-        } => open_dynamodb(prefix, region, endpoint, options).await,
+            strong_reads,
+        } => {
+            let parts = DynamoParts {
+                prefix,
+                region,
+                endpoint,
+                strong_reads,
+            };
+            open_dynamodb(parts, options).await
+        }
     }
 }
 
@@ -366,24 +395,27 @@ async fn open_sqlite_memory(_options: OpenOptions) -> Result<Store> {
     Err(missing_feature("sqlite"))
 }
 
-#[cfg(feature = "dynamodb")]
-async fn open_dynamodb(
+/// The settings of a `dynamodb://` URL.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
+struct DynamoParts {
     prefix: Option<String>,
     region: Option<String>,
     endpoint: Option<String>,
-    options: OpenOptions,
-) -> Result<Store> {
-    let config = affine_db_dynamodb::DynamoConfig::from_parts(prefix, region, endpoint)?;
-    affine_db_dynamodb::open_store(config, options.clock).await
+    strong_reads: bool,
+}
+
+#[cfg(feature = "dynamodb")]
+async fn open_dynamodb(parts: DynamoParts, options: OpenOptions) -> Result<Store> {
+    let config =
+        affine_db_dynamodb::DynamoConfig::from_parts(parts.prefix, parts.region, parts.endpoint)?;
+    let driver = affine_db_dynamodb::DynamoDriver::connect(config).await?;
+    let tables = affine_db_core::handles::Tables::new(std::sync::Arc::new(driver), options.clock)
+        .with_strong_reads(parts.strong_reads);
+    Ok(Store::new(std::sync::Arc::new(tables)))
 }
 
 #[cfg(not(feature = "dynamodb"))]
-async fn open_dynamodb(
-    _prefix: Option<String>,
-    _region: Option<String>,
-    _endpoint: Option<String>,
-    _options: OpenOptions,
-) -> Result<Store> {
+async fn open_dynamodb(_parts: DynamoParts, _options: OpenOptions) -> Result<Store> {
     Err(missing_feature("dynamodb"))
 }
 
@@ -451,14 +483,23 @@ mod tests {
                 prefix: Some("p1".into()),
                 region: Some("eu-west-1".into()),
                 endpoint: Some("http://127.0.0.1:8000".into()),
+                strong_reads: false,
             }
         );
+        assert!(matches!(
+            StoreUrl::parse("dynamodb://?reads=strong").unwrap(),
+            StoreUrl::DynamoDb {
+                strong_reads: true,
+                ..
+            }
+        ));
         assert_eq!(
             StoreUrl::parse("dynamodb://").unwrap(),
             StoreUrl::DynamoDb {
                 prefix: None,
                 region: None,
-                endpoint: None
+                endpoint: None,
+                strong_reads: false,
             }
         );
     }
@@ -477,6 +518,7 @@ mod tests {
             "sqlite://x.db?mode=ro&prefix=a",
             "dynamodb://host/path",
             "dynamodb://?bogus=1",
+            "dynamodb://?reads=sometimes",
             "dynamodb://?prefix=",
             "dynamodb://?prefix=a&prefix=b",
             "dynamodb://?region=a&region=a",

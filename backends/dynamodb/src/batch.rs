@@ -187,12 +187,14 @@ async fn write_chunk(
 }
 
 /// Reads items of `table` by `(pk, sk)` (missing ones are left out),
-/// optionally only the attributes in `projection`. Order is not kept.
+/// optionally only the attributes in `projection`, strongly consistent
+/// when `consistent`. Order is not kept.
 pub async fn get(
     client: &Client,
     table: &str,
     keys: &[(String, String)],
     projection: Option<&[&str]>,
+    consistent: bool,
 ) -> Result<Vec<AvMap>> {
     let mut seen = HashSet::new();
     let unique: Vec<AvMap> = keys
@@ -202,7 +204,7 @@ pub async fn get(
         .collect();
     let chunks: Vec<Vec<AvMap>> = unique.chunks(MAX_BATCH_GET).map(<[_]>::to_vec).collect();
     let results: Vec<Result<Vec<AvMap>>> = stream::iter(chunks)
-        .map(|chunk| get_chunk(client, table, chunk, projection))
+        .map(|chunk| get_chunk(client, table, chunk, projection, consistent))
         .buffer_unordered(DEFAULT_BATCH_CONCURRENCY)
         .collect()
         .await;
@@ -218,13 +220,14 @@ async fn get_chunk(
     table: &str,
     mut pending: Vec<AvMap>,
     projection: Option<&[&str]>,
+    consistent: bool,
 ) -> Result<Vec<AvMap>> {
     let mut backoff = Backoff::default();
     let mut out = Vec::new();
     loop {
         let mut ka = KeysAndAttributes::builder()
             .set_keys(Some(pending.clone()))
-            .consistent_read(true);
+            .consistent_read(consistent);
         if let Some(attrs) = projection {
             let names: HashMap<String, String> = attrs
                 .iter()

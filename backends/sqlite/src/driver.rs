@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use affine_db_core::drift::Drift;
 use affine_db_core::driver::{
-    check_put, Applied, Capabilities, Cursor, Driver, Mutation, Page, Query, Select,
+    check_put, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page, Query, Select,
 };
 use affine_db_core::mutation::Write;
 use affine_db_core::schema::Table;
@@ -166,6 +166,7 @@ impl Driver for SqliteDriver {
         table: Table,
         keys: Vec<(String, String)>,
         select: Select,
+        _consistency: Consistency,
     ) -> Result<Vec<Item>> {
         if keys.is_empty() {
             return Ok(Vec::new());

@@ -14,7 +14,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    check_put, Applied, Capabilities, Cursor, Driver, Mutation, Page, Query, Select, Target,
+    check_put, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page, Query, Select,
+    Target,
 };
 use crate::admin::{check_scan_limit, parse_scan_cursor, scan_cursor, ScanPage};
 use crate::drift::{self, Drift};
@@ -157,6 +158,7 @@ impl Driver for InMemory {
         table: Table,
         keys: Vec<(String, String)>,
         select: Select,
+        _consistency: Consistency,
     ) -> Result<Vec<Item>> {
         let mut tables = self.lock();
         let rows = rows_of(&mut tables, table, self)?;

@@ -166,6 +166,18 @@ pub struct Sort {
     pub descending: bool,
 }
 
+/// How fresh a read must be ([`crate::rules::consistency`] says which
+/// reads may be eventual).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consistency {
+    /// Every write acknowledged before the read is seen.
+    #[default]
+    Strong,
+    /// A write of the last moment may be missed (half the read units on
+    /// DynamoDB); a store that is always strongly consistent reads strongly.
+    Eventual,
+}
+
 /// Which attributes a read returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Select {
@@ -221,6 +233,9 @@ pub struct Query {
     pub select: Select,
     /// Resume after the last item of the page this cursor came with.
     pub cursor: Option<Cursor>,
+    /// How fresh the read must be (an index query is always eventual on a
+    /// store whose secondary indexes are, like DynamoDB's).
+    pub consistency: Consistency,
 }
 
 impl Default for Query {
@@ -234,6 +249,7 @@ impl Default for Query {
             limit: None,
             select: Select::All,
             cursor: None,
+            consistency: Consistency::Strong,
         }
     }
 }
@@ -275,6 +291,12 @@ impl Query {
     /// Only these attributes.
     pub fn select(mut self, select: Select) -> Query {
         self.select = select;
+        self
+    }
+
+    /// Read with this consistency.
+    pub fn consistency(mut self, consistency: Consistency) -> Query {
+        self.consistency = consistency;
         self
     }
 
@@ -590,13 +612,14 @@ pub trait Driver: Send + Sync + Debug + 'static {
     async fn check_tables(&self) -> Result<Vec<crate::drift::Drift>>;
 
     /// The items of `table` at these `(pk, sk)` keys (expired ones
-    /// included), with the selected attributes, in no particular order;
-    /// keys without an item are left out.
+    /// included), with the selected attributes, read with `consistency`,
+    /// in no particular order; keys without an item are left out.
     async fn get_batch(
         &self,
         table: Table,
         keys: Vec<(String, String)>,
         select: Select,
+        consistency: Consistency,
     ) -> Result<Vec<Item>>;
 
     /// Writes whole items (replacing items with the same keys), each checked
@@ -622,10 +645,17 @@ pub trait Driver: Send + Sync + Debug + 'static {
     async fn execute(&self, mutation: Mutation) -> Result<Applied>;
 
     /// The item at (`pk`, `sk`), expired or not.
-    async fn get(&self, table: Table, pk: &str, sk: &str, select: Select) -> Result<Option<Item>> {
+    async fn get(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        select: Select,
+        consistency: Consistency,
+    ) -> Result<Option<Item>> {
         let keys = vec![(pk.to_string(), sk.to_string())];
         Ok(self
-            .get_batch(table, keys, select)
+            .get_batch(table, keys, select, consistency)
             .await?
             .into_iter()
             .next())

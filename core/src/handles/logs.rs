@@ -29,7 +29,7 @@ impl Tables {
         let q = Query::new(Target::Partition(keys::miner_pk(miner_hotkey)), filter)
             .ordered(&NEWEST_FIRST, false)
             .limit(limit);
-        self.items(T, q)
+        self.read_items(T, q)
             .await?
             .iter()
             .map(ExecutionLog::from_item)

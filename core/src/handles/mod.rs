@@ -21,7 +21,7 @@ use crate::admin::{Admin, Capabilities, Progress, ScanPage};
 use crate::clock::SharedClock;
 use crate::codec::Codec;
 use crate::drift::{self, Drift};
-use crate::driver::{self, Driver, Query, Select, Target};
+use crate::driver::{self, Consistency, Driver, Query, Select, Target};
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::mutation::Rule;
@@ -46,6 +46,9 @@ pub struct Tables {
     /// In-process locks on items written in several steps (a score block's
     /// snapshot), so two writers in this process never interleave.
     locks: Mutex<HashMap<(Table, String), ItemLock>>,
+    /// Every read strongly consistent, whatever
+    /// [`crate::rules::consistency`] allows.
+    strong_reads: bool,
 }
 
 /// The in-process lock of one item.
@@ -59,6 +62,24 @@ impl Tables {
             clock,
             codec: Arc::new(Codec::default()),
             locks: Mutex::new(HashMap::new()),
+            strong_reads: false,
+        }
+    }
+
+    /// With every read strongly consistent (`true`), or with the reads
+    /// [`crate::rules::consistency`] allows eventually consistent (`false`,
+    /// the default).
+    pub fn with_strong_reads(mut self, strong: bool) -> Tables {
+        self.strong_reads = strong;
+        self
+    }
+
+    /// The consistency of the public reads of `table`.
+    fn reads(&self, table: Table) -> Consistency {
+        if self.strong_reads {
+            Consistency::Strong
+        } else {
+            crate::rules::consistency::reads(table)
         }
     }
 
@@ -91,18 +112,27 @@ impl Tables {
         driver::execute(self.driver.as_ref(), rule).await
     }
 
-    /// The live item of `table` at (`pk`, `sk`).
+    /// The live item of `table` at (`pk`, `sk`), read as the table's
+    /// public reads are ([`Tables::reads`]).
     async fn get_live(&self, table: Table, pk: &str, sk: &str) -> Result<Option<Item>> {
         let now = self.now_s();
         Ok(self
             .driver
-            .get(table, pk, sk, Select::All)
+            .get(table, pk, sk, Select::All, self.reads(table))
             .await?
             .filter(|i| ttl::is_live_item(table, i, now)))
     }
 
-    /// Every item of `query` on `table`.
+    /// Every item of `query` on `table`, read with the query's consistency
+    /// (strong unless set): for the reads a write or rule is made of.
     async fn items(&self, table: Table, query: Query) -> Result<Vec<Item>> {
+        self.driver.query_all(table, query).await
+    }
+
+    /// Every item of `query` on `table`, read as the table's public reads
+    /// are ([`Tables::reads`]).
+    async fn read_items(&self, table: Table, query: Query) -> Result<Vec<Item>> {
+        let query = query.consistency(self.reads(table));
         self.driver.query_all(table, query).await
     }
 
@@ -236,7 +266,7 @@ impl Admin for Tables {
         for chunk in keys.chunks(size) {
             out.extend(
                 self.driver
-                    .get_batch(table, chunk.to_vec(), Select::All)
+                    .get_batch(table, chunk.to_vec(), Select::All, Consistency::Strong)
                     .await?,
             );
         }
@@ -288,11 +318,22 @@ mod tests {
         /// `put_batch` calls made, and from which call on they fail (0: never).
         puts: AtomicUsize,
         fail_puts_from: AtomicUsize,
+        /// The table and consistency of every query and key read.
+        reads: Mutex<Vec<(Table, Consistency)>>,
     }
 
     impl SmallBatches {
         fn saw(&self, n: usize) {
             self.largest.fetch_max(n, Ordering::SeqCst);
+        }
+
+        fn read(&self, table: Table, consistency: Consistency) {
+            self.reads.lock().unwrap().push((table, consistency));
+        }
+
+        /// The reads recorded since the last call.
+        fn take_reads(&self) -> Vec<(Table, Consistency)> {
+            std::mem::take(&mut *self.reads.lock().unwrap())
         }
     }
 
@@ -326,9 +367,11 @@ mod tests {
             table: Table,
             keys: Vec<(String, String)>,
             select: Select,
+            consistency: Consistency,
         ) -> Result<Vec<Item>> {
             self.saw(keys.len());
-            self.inner.get_batch(table, keys, select).await
+            self.read(table, consistency);
+            self.inner.get_batch(table, keys, select, consistency).await
         }
         async fn put_batch(&self, table: Table, items: Vec<Item>) -> Result<()> {
             self.largest_put.fetch_max(items.len(), Ordering::SeqCst);
@@ -344,6 +387,7 @@ mod tests {
             self.inner.delete_batch(table, keys).await
         }
         async fn query(&self, table: Table, query: &Query) -> Result<Page> {
+            self.read(table, query.consistency);
             self.inner.query(table, query).await
         }
         async fn scan_page(
@@ -475,6 +519,44 @@ mod tests {
             // The header, rows in calls of 6 and 2, the complete header.
             assert_eq!(driver.puts.load(Ordering::SeqCst), 4);
             assert_eq!(tables.get_scores_at_block(7).await.unwrap(), rows(8));
+        });
+    }
+    /// Reads of samples, logs and scores are eventual; the reads a write
+    /// is made of (the rows a snapshot replaces) and the task queue's are
+    /// strong; a store with strong reads forced reads everything strongly.
+    #[test]
+    fn reads_are_as_consistent_as_the_rule_says() {
+        use crate::tables::samples::{MinerSamplesQuery, SampleStore};
+        use crate::tables::scores::ScoreStore;
+        use crate::tables::tasks::TaskStore;
+        use Consistency::{Eventual, Strong};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            for strong in [false, true] {
+                let driver = Arc::new(SmallBatches::default());
+                let clock = Arc::new(ManualClock::new(10_000_000));
+                let tables = Tables::new(driver.clone(), clock).with_strong_reads(strong);
+                let all = |c| if strong { Strong } else { c };
+                tables
+                    .get_samples_by_miner("hk", "rev", &MinerSamplesQuery::default())
+                    .await
+                    .unwrap();
+                assert_eq!(driver.take_reads(), [(Table::SampleResults, all(Eventual))]);
+                tables.get_latest_scores().await.unwrap();
+                assert_eq!(driver.take_reads(), [(Table::Scores, all(Eventual))]);
+                tables.save_snapshot(3, Vec::new()).await.unwrap();
+                assert_eq!(driver.take_reads(), [(Table::Scores, Strong)]);
+                tables
+                    .get_pending_tasks(10, crate::tables::tasks::PendingOrder::default())
+                    .await
+                    .unwrap();
+                assert!(driver
+                    .take_reads()
+                    .iter()
+                    .all(|r| *r == (Table::TaskQueue, Strong)));
+            }
         });
     }
 }

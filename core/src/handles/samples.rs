@@ -66,14 +66,15 @@ impl Tables {
         dictionaries::decode_samples(&self.codec, self, items, conversation).await
     }
 
-    /// The whole items of `keys` (read in batches), in the keys' order.
+    /// The whole items of `keys` (read in batches, as the table's public
+    /// reads are), in the keys' order.
     async fn whole(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
         let size = self.driver.capabilities().max_batch_get.max(1);
         let mut found = BTreeMap::new();
         for chunk in keys.chunks(size) {
             for item in self
                 .driver
-                .get_batch(T, chunk.to_vec(), Select::All)
+                .get_batch(T, chunk.to_vec(), Select::All, self.reads(T))
                 .await?
             {
                 if let Some(k) = key_of(&item) {
@@ -107,7 +108,13 @@ impl SampleStore for Tables {
         key.validate()?;
         let item = self
             .driver
-            .get(T, &key.pk(), &key.sk(), select(conversation)?)
+            .get(
+                T,
+                &key.pk(),
+                &key.sk(),
+                select(conversation)?,
+                self.reads(T),
+            )
             .await?;
         let items: Vec<Item> = item.into_iter().collect();
         Ok(self.decode(&items, conversation).await?.into_iter().next())
@@ -130,7 +137,7 @@ impl SampleStore for Tables {
         .ordered(&BY_MINER, query.newest_first)
         .limit(query.limit)
         .select(select(query.conversation)?);
-        let items = self.items(T, q).await?;
+        let items = self.read_items(T, q).await?;
         self.decode(&items, query.conversation).await
     }
 
@@ -151,7 +158,7 @@ impl SampleStore for Tables {
             )
             .ordered(&BY_MINER, false)
             .select(select(conversation)?);
-            items.extend(self.items(T, q).await?);
+            items.extend(self.read_items(T, q).await?);
         }
         let mut found = self.decode(&items, conversation).await?;
         found.sort_by(|a, b| BY_MINER.compare(a, b));
@@ -177,10 +184,10 @@ impl SampleStore for Tables {
             .ordered(&BY_ENV, false)
             .limit(limit);
         let items = match conversation {
-            Conversation::Skip => self.items(T, q).await?,
+            Conversation::Skip => self.read_items(T, q).await?,
             // The index does not carry conversations: read the rows whole.
             Conversation::Include => {
-                let found = self.items(T, q.select(Select::Keys)).await?;
+                let found = self.read_items(T, q.select(Select::Keys)).await?;
                 self.whole(found.iter().filter_map(key_of).collect())
                     .await?
             }

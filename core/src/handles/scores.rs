@@ -42,7 +42,7 @@ impl Tables {
         )
         .ordered(&BY_HOTKEY, false)
         .limit(limit);
-        self.items(T, q)
+        self.read_items(T, q)
             .await?
             .iter()
             .map(Score::from_item)
@@ -73,7 +73,7 @@ impl Tables {
                 .ordered(&NEWEST_BLOCK, false)
                 .limit(Some(1))
                 .select(Select::Keys);
-            let newest = self.items(T, q).await?.iter().find_map(key_of);
+            let newest = self.read_items(T, q).await?.iter().find_map(key_of);
             let Some((pk, _)) = newest else { break };
             let block = keys::parse_score_pk(&pk)?;
             if self.visible(block).await? && !self.block_rows(block, Some(1)).await?.is_empty() {

@@ -13,11 +13,14 @@
 //!   orderings in [`tables`](crate::tables) and the TTL rule in
 //!   [`ttl`](crate::ttl).
 //!
+//! - Which reads may be eventually consistent ([`consistency`]).
+//!
 //! A backend turns these into SQL or DynamoDB requests; it never decides.
 
 mod cross_table;
 
 pub mod config;
+pub mod consistency;
 pub mod logs;
 pub mod miners;
 pub mod retention;

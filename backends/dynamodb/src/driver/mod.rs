@@ -18,7 +18,7 @@
 use affine_db_core::admin::{check_scan_limit, parse_scan_cursor, scan_cursor, Progress, ScanPage};
 use affine_db_core::drift::Drift;
 use affine_db_core::driver::{
-    check_put, Applied, Capabilities, Cursor, Driver, Mutation, Page, Query, Select,
+    check_put, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page, Query, Select,
 };
 use affine_db_core::schema::{PK, SK};
 use affine_db_core::{Error, Item, Result, Table};
@@ -179,9 +179,11 @@ impl Driver for DynamoDriver {
         table: Table,
         keys: Vec<(String, String)>,
         select: Select,
+        consistency: Consistency,
     ) -> Result<Vec<Item>> {
         let name = self.table_name(table);
-        batch::get(&self.client, name, &keys, batch_projection(select))
+        let strong = consistency == Consistency::Strong;
+        batch::get(&self.client, name, &keys, batch_projection(select), strong)
             .await?
             .iter()
             .map(|m| convert::from_map(m).map(|i| select.project(i)))
@@ -202,7 +204,7 @@ impl Driver for DynamoDriver {
             return Ok(0);
         }
         let name = self.table_name(table);
-        let existing = batch::get(&self.client, name, &keys, Some(&[PK, SK])).await?;
+        let existing = batch::get(&self.client, name, &keys, Some(&[PK, SK]), true).await?;
         let ops = keys
             .into_iter()
             .map(|(pk, sk)| WriteOp::Delete(pk, sk))

@@ -30,7 +30,9 @@
 use std::collections::HashSet;
 
 use affine_db_core::cond::Cond;
-use affine_db_core::driver::{compare_attrs, Cursor, Page, Query, RangeCond, Select, Target};
+use affine_db_core::driver::{
+    compare_attrs, Consistency, Cursor, Page, Query, RangeCond, Select, Target,
+};
 use affine_db_core::schema::{Projection, PK, SK};
 use affine_db_core::{Error, Item, Result, Table};
 
@@ -235,7 +237,7 @@ fn request(
                     .set_projection_expression(projected)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
-                    .consistent_read(true)
+                    .consistent_read(query.consistency == Consistency::Strong)
                     .scan_index_forward(ascending)
                     .set_limit(page),
             )
@@ -268,7 +270,7 @@ fn request(
                     .set_projection_expression(projected)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
-                    .consistent_read(true),
+                    .consistent_read(query.consistency == Consistency::Strong),
             )
         }
     }
@@ -457,5 +459,47 @@ async fn via_index<V>(d: &DynamoDriver, table: Table, index: &str, res: Result<V
             })
         }
         _ => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::DynamoConfig;
+
+    /// A query's consistency is its request's `ConsistentRead`: a
+    /// partition query and a scan send it as asked, an index query never
+    /// (DynamoDB refuses strong reads of a global secondary index).
+    #[tokio::test]
+    async fn requests_carry_the_query_consistency() {
+        let config = DynamoConfig {
+            prefix: "t".into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some("http://127.0.0.1:9".into()),
+        };
+        let d = DynamoDriver::connect(config).await.unwrap();
+        let consistent = |query: Query| match request(&d, Table::SampleResults, &query, true, None)
+        {
+            Request::Query(q) => *q.get_consistent_read(),
+            Request::Scan(s) => *s.get_consistent_read(),
+        };
+        for (consistency, sent) in [
+            (Consistency::Strong, Some(true)),
+            (Consistency::Eventual, Some(false)),
+        ] {
+            let partition = Query::new(Target::Partition("P".into()), Cond::True);
+            assert_eq!(consistent(partition.consistency(consistency)), sent);
+            let scan = Query::new(Target::Table, Cond::True);
+            assert_eq!(consistent(scan.consistency(consistency)), sent);
+            let index = &Table::SampleResults.def().indexes[0];
+            let by_index = Query::new(
+                Target::Index {
+                    index,
+                    hash: affine_db_core::Attr::s("sat"),
+                },
+                Cond::True,
+            );
+            assert_eq!(consistent(by_index.consistency(consistency)), None);
+        }
     }
 }

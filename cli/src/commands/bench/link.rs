@@ -25,6 +25,7 @@ pub(super) fn start(db_url: &str, rtt_ms: f64) -> Result<(LinkProxy, String)> {
         prefix,
         region,
         endpoint,
+        strong_reads,
     } = StoreUrl::parse(db_url)?
     else {
         return Err(Error::invalid(
@@ -55,6 +56,9 @@ pub(super) fn start(db_url: &str, rtt_ms: f64) -> Result<(LinkProxy, String)> {
     }
     if let Some(r) = region {
         query.append_pair("region", &r);
+    }
+    if strong_reads {
+        query.append_pair("reads", "strong");
     }
     let url = format!("dynamodb://?{}", query.finish());
     Ok((proxy, url))
@@ -89,6 +93,7 @@ mod tests {
                 prefix,
                 region,
                 endpoint,
+                ..
             } => {
                 assert_eq!(prefix.as_deref(), Some("p1"));
                 assert_eq!(region.as_deref(), Some("eu-west-1"));
