@@ -13,7 +13,7 @@ use super::{index, Tables};
 use crate::cond::Cond;
 use crate::driver::{key_of, Query, RangeCond, Select, Target};
 use crate::error::Result;
-use crate::item::Attr;
+use crate::item::{Attr, Item};
 use crate::keys;
 use crate::rules::scores as rules;
 use crate::schema::{Table, LATEST_BLOCK_INDEX, SK};
@@ -31,6 +31,53 @@ impl Tables {
             .get_live(T, &keys::score_pk(block), keys::SNAPSHOT_SK)
             .await?;
         Ok(block_visible(header.as_ref()))
+    }
+
+    /// The live rows of `block` by hotkey when it is visible (`None` when
+    /// its live header says `writing`): header and rows in one read.
+    async fn visible_rows(&self, block: i64) -> Result<Option<Vec<Score>>> {
+        let q = Query::new(
+            Target::Partition(keys::score_pk(block)),
+            rules::block_items(block, self.now_s()),
+        )
+        .ordered(&BY_HOTKEY, false);
+        let (headers, rows): (Vec<Item>, Vec<Item>) = self
+            .read_items(T, q)
+            .await?
+            .into_iter()
+            .partition(|i| matches!(i.get(SK), Some(Attr::S(sk)) if sk == keys::SNAPSHOT_SK));
+        if !block_visible(headers.first()) {
+            return Ok(None);
+        }
+        rows.iter()
+            .map(Score::from_item)
+            .collect::<Result<_>>()
+            .map(Some)
+    }
+
+    /// The newest block below `below` with an entry in the latest-block
+    /// index (visibility and expiry not checked).
+    async fn newest_block_below(&self, below: i64) -> Result<Option<i64>> {
+        if below == i64::MIN {
+            return Ok(None);
+        }
+        let target = Target::Index {
+            index: index(T, LATEST_BLOCK_INDEX)?,
+            hash: Attr::s(keys::LATEST_MARKER),
+        };
+        let rows_only = Cond::eq_s(SK, keys::SNAPSHOT_SK).not();
+        let q = Query::new(target, rows_only)
+            .range(RangeCond::Between(
+                Attr::int(i64::MIN),
+                Attr::int(below - 1),
+            ))
+            .ordered(&NEWEST_BLOCK, false)
+            .limit(Some(1))
+            .select(Select::Keys);
+        match self.read_items(T, q).await?.iter().find_map(key_of) {
+            Some((pk, _)) => Ok(Some(keys::parse_score_pk(&pk)?)),
+            None => Ok(None),
+        }
     }
 
     /// The live rows of `block` (visibility not checked), by hotkey, at
@@ -52,30 +99,16 @@ impl Tables {
     /// Visible blocks with live rows, newest first, at most `n`. The index
     /// carries only keys, so it names the candidate blocks and each one's
     /// header and rows are read by key. The index is walked one block at a
-    /// time, newest first (the newest row below the last block seen), so
-    /// finding the latest block reads a block's worth of index entries, not
-    /// the whole history.
+    /// time, newest first ([`Tables::newest_block_below`] the last block
+    /// seen), so finding the newest blocks reads a block's worth of index
+    /// entries each, not the whole history.
     async fn visible_blocks(&self, n: usize) -> Result<Vec<i64>> {
-        let idx = index(T, LATEST_BLOCK_INDEX)?;
         let mut out = Vec::new();
         let mut below = i64::MAX;
-        while out.len() < n && below > i64::MIN {
-            let target = Target::Index {
-                index: idx,
-                hash: Attr::s(keys::LATEST_MARKER),
+        while out.len() < n {
+            let Some(block) = self.newest_block_below(below).await? else {
+                break;
             };
-            let rows_only = Cond::eq_s(SK, keys::SNAPSHOT_SK).not();
-            let q = Query::new(target, rows_only)
-                .range(RangeCond::Between(
-                    Attr::int(i64::MIN),
-                    Attr::int(below - 1),
-                ))
-                .ordered(&NEWEST_BLOCK, false)
-                .limit(Some(1))
-                .select(Select::Keys);
-            let newest = self.read_items(T, q).await?.iter().find_map(key_of);
-            let Some((pk, _)) = newest else { break };
-            let block = keys::parse_score_pk(&pk)?;
             if self.visible(block).await? && !self.block_rows(block, Some(1)).await?.is_empty() {
                 out.push(block);
             }
@@ -128,17 +161,17 @@ impl ScoreStore for Tables {
 
     async fn get_scores_at_block(&self, block_number: i64) -> Result<Vec<Score>> {
         validate_block(block_number)?;
-        if !self.visible(block_number).await? {
-            return Ok(Vec::new());
-        }
-        self.block_rows(block_number, None).await
+        Ok(self.visible_rows(block_number).await?.unwrap_or_default())
     }
 
+    /// The newest block, then each one below it, until one is visible with
+    /// live rows: two reads when the newest block is.
     async fn get_latest_scores(&self) -> Result<Option<LatestScores>> {
-        for block in self.visible_blocks(1).await? {
-            let scores = self.block_rows(block, None).await?;
-            if !scores.is_empty() {
-                return Ok(Some(latest_of(block, scores)));
+        let mut below = i64::MAX;
+        while let Some(block) = self.newest_block_below(below).await? {
+            match self.visible_rows(block).await? {
+                Some(scores) if !scores.is_empty() => return Ok(Some(latest_of(block, scores))),
+                _ => below = block,
             }
         }
         Ok(None)

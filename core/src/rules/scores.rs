@@ -90,6 +90,12 @@ pub fn block_rows(block_number: i64, now_s: i64) -> Cond {
     Cond::eq_s(PK, keys::score_pk(block_number)).and(rows(now_s))
 }
 
+/// The live items of `block_number` at `now_s`: its header (if live) and
+/// its rows, read together so one read tells visibility and rows.
+pub fn block_items(block_number: i64, now_s: i64) -> Cond {
+    Cond::eq_s(PK, keys::score_pk(block_number)).and(ttl::unexpired(T, now_s))
+}
+
 /// Live rows of any block at `now_s`, as the latest-block index has them.
 pub fn indexed_rows(now_s: i64) -> Cond {
     Cond::Eq("latest_marker", Attr::s(keys::LATEST_MARKER)).and(rows(now_s))
