@@ -592,3 +592,44 @@ async fn the_latest_block_costs_the_same_whatever_the_history() {
         cost[1]
     );
 }
+
+/// A limited read of an env's samples reads the env index in time order
+/// and stops past the limit: the 5 oldest of 300 transfer a page of index
+/// entries, not the whole index (before, every entry of the env was read
+/// and sorted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_env_read_stops_past_its_limit() {
+    use affine_db_testkit::link::{Link, LinkProxy};
+    let (direct, p) = common::backend(common::clock()).await;
+    let batch: Vec<_> = (0..300)
+        .map(|i| {
+            let mut s = sample(&format!("hk{}", i % 3), "rev", "sat", 1_000 + i);
+            s.conversation = serde_json::json!([{"role": "user", "content": "x"}]);
+            s
+        })
+        .collect();
+    direct.save_samples(batch).await.unwrap();
+    let proxy = LinkProxy::start(&common::endpoint(), Link::round_trip_ms(0.0)).unwrap();
+    let b = common::connect(common::config(&p, proxy.url()), common::clock())
+        .await
+        .unwrap();
+    let st = proxy.stats().clone();
+    let mut cost = Vec::new();
+    for limit in [Some(5), None] {
+        let before = st.bytes_down.load(Ordering::SeqCst);
+        let found = b
+            .get_samples_by_env("sat", 0, i64::MAX / 2, limit, Conversation::Skip)
+            .await
+            .unwrap();
+        cost.push(st.bytes_down.load(Ordering::SeqCst) - before);
+        assert_eq!(found.len(), limit.unwrap_or(300));
+        assert_eq!(found[0].timestamp, 1_000);
+        assert!(found.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    }
+    assert!(
+        cost[0] * 2 < cost[1],
+        "5 of 300 took {} bytes, all of them {}",
+        cost[0],
+        cost[1]
+    );
+}

@@ -339,26 +339,41 @@ impl Driver for SqliteDriver {
             .await
     }
 
+    async fn put_then_delete_where(
+        &self,
+        table: Table,
+        puts: Vec<Item>,
+        deletes: Vec<Query>,
+    ) -> Result<()> {
+        let rows = puts
+            .iter()
+            .map(|i| {
+                check_put(table, i)?;
+                row::to_row(table, i)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let deletes = deletes
+            .iter()
+            .map(|q| delete_sql(table, q))
+            .collect::<Result<Vec<_>>>()?;
+        self.db
+            .write_tx(move |tx| {
+                for r in rows {
+                    row::put_row(tx, table, r)?;
+                }
+                for sql in deletes {
+                    tx.prepare_cached(&sql.text)
+                        .db()?
+                        .execute(rusqlite::params_from_iter(sql.params))
+                        .db()?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn delete_where(&self, table: Table, query: Query) -> Result<usize> {
-        refuse_cursor(&query)?;
-        let t = ident(table.name());
-        let sql = match query.limit {
-            None => {
-                let w = query::condition(table, &query)?;
-                Sql {
-                    text: format!("DELETE FROM {t} WHERE {}", w.text),
-                    params: w.params,
-                }
-            }
-            Some(_) => {
-                let keys = query.clone().select(Select::Keys);
-                let (_, s) = query::select(table, &keys)?;
-                Sql {
-                    text: format!("DELETE FROM {t} WHERE (\"pk\", \"sk\") IN ({})", s.text),
-                    params: s.params,
-                }
-            }
-        };
+        let sql = delete_sql(table, &query)?;
         self.db
             .write_tx(move |tx| {
                 tx.prepare_cached(&sql.text)
@@ -368,4 +383,28 @@ impl Driver for SqliteDriver {
             })
             .await
     }
+}
+
+/// The `DELETE` of every item `query` matches (up to its limit); a query
+/// with a cursor is refused.
+fn delete_sql(table: Table, query: &Query) -> Result<Sql> {
+    refuse_cursor(query)?;
+    let t = ident(table.name());
+    Ok(match query.limit {
+        None => {
+            let w = query::condition(table, query)?;
+            Sql {
+                text: format!("DELETE FROM {t} WHERE {}", w.text),
+                params: w.params,
+            }
+        }
+        Some(_) => {
+            let keys = query.clone().select(Select::Keys);
+            let (_, s) = query::select(table, &keys)?;
+            Sql {
+                text: format!("DELETE FROM {t} WHERE (\"pk\", \"sk\") IN ({})", s.text),
+                params: s.params,
+            }
+        }
+    })
 }

@@ -205,6 +205,26 @@ impl Driver for InMemory {
         Ok(())
     }
 
+    async fn put_then_delete_where(
+        &self,
+        table: Table,
+        puts: Vec<Item>,
+        deletes: Vec<Query>,
+    ) -> Result<()> {
+        for item in &puts {
+            check_put(table, item)?;
+        }
+        let mut tables = self.lock();
+        let rows = rows_of(&mut tables, table, self)?;
+        for item in puts {
+            if let Some(key) = super::key_of(&item) {
+                rows.insert(key, item);
+            }
+        }
+        rows.retain(|_, item| !deletes.iter().any(|q| q.accepts(item)));
+        Ok(())
+    }
+
     async fn delete_batch(&self, table: Table, keys: Vec<(String, String)>) -> Result<usize> {
         let mut tables = self.lock();
         let rows = rows_of(&mut tables, table, self)?;

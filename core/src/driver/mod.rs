@@ -685,6 +685,27 @@ pub trait Driver: Send + Sync + Debug + 'static {
         self.put_batch(table, puts).await
     }
 
+    /// Writes `puts` (each checked by [`check_put`] first), then deletes
+    /// every item each of `deletes` matches (their limits and cursors
+    /// unset): on a store whose batches are atomic
+    /// ([`Capabilities::atomic_batch`]) as one all-or-nothing write. At most
+    /// [`Capabilities::put_batch_items`] puts. The default is
+    /// [`Driver::put_batch`], then [`Driver::delete_where`] for each query,
+    /// so a failure between them leaves the new items beside the old ones,
+    /// never neither; an atomic store overrides it.
+    async fn put_then_delete_where(
+        &self,
+        table: Table,
+        puts: Vec<Item>,
+        deletes: Vec<Query>,
+    ) -> Result<()> {
+        self.put_batch(table, puts).await?;
+        for query in deletes {
+            self.delete_where(table, query).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes the item at (`pk`, `sk`); whether there was one.
     async fn delete(&self, table: Table, pk: &str, sk: &str) -> Result<bool> {
         let keys = vec![(pk.to_string(), sk.to_string())];

@@ -34,8 +34,11 @@ fn select(conversation: Conversation) -> Result<Select> {
 impl Tables {
     /// Validates and encodes every sample (nothing written when one is
     /// invalid), writes what the re-save rule keeps ([`rules::plan_saves`]),
-    /// then deletes the samples it supersedes ([`rules::superseded_by`]):
-    /// a fault between the two leaves a duplicate, never a lost sample.
+    /// then deletes the samples it supersedes ([`rules::superseded_by`]),
+    /// in one [`Driver::put_then_delete_where`](crate::driver::Driver::put_then_delete_where)
+    /// call when the batch fits one (one transaction on an atomic store):
+    /// elsewhere a fault between the two leaves a duplicate, never a lost
+    /// sample.
     async fn save_batch(&self, samples: Vec<NewSample>) -> Result<(Vec<Sample>, rules::SavePlan)> {
         let now_ms = self.now_ms();
         dictionaries::sync_if_due(&self.codec, self).await;
@@ -51,13 +54,28 @@ impl Tables {
             crate::driver::check_put(T, &item)?;
             items.push(item);
         }
-        self.put_all(T, items).await?;
-        for (pk, id, sk) in &plan.replaces {
-            let q = Query::new(
-                Target::Partition(pk.clone()),
-                rules::superseded_by(pk, id, sk),
-            );
-            self.driver.delete_where(T, q).await?;
+        let superseded: Vec<Query> = plan
+            .replaces
+            .iter()
+            .map(|(pk, id, sk)| {
+                Query::new(
+                    Target::Partition(pk.clone()),
+                    rules::superseded_by(pk, id, sk),
+                )
+            })
+            .collect();
+        if items.len() <= self.driver.capabilities().put_batch_items() {
+            // One call: one transaction on an atomic store.
+            let mut items = items;
+            items.iter_mut().for_each(crate::number::canonicalize_item);
+            self.driver
+                .put_then_delete_where(T, items, superseded)
+                .await?;
+        } else {
+            self.put_all(T, items).await?;
+            for q in superseded {
+                self.driver.delete_where(T, q).await?;
+            }
         }
         Ok((samples, plan))
     }
