@@ -2,7 +2,7 @@
 //! core-owned table handles ([`crate::handles`]).
 //!
 //! The split follows apache `object_store` and opendal: a small trait a
-//! storage implements ([`Driver`]: twelve required methods, five provided
+//! storage implements ([`Driver`]: twelve required methods, nine provided
 //! ones on top) and a user-facing layer, written once in the core, that
 //! does everything that is not storage (validation, defaults, the codec and
 //! its dictionaries, the rules, derived reads, size checks).
@@ -580,10 +580,12 @@ pub fn list_keys(keys: &[String]) -> String {
 
 /// A storage driver (see the module docs for the contract). Twelve
 /// required methods; [`Driver::get`], [`Driver::put`] and
-/// [`Driver::delete`] are provided on top of the batch calls, and
+/// [`Driver::delete`] are provided on top of the batch calls,
 /// [`Driver::query_all`], [`Driver::count`], [`Driver::partitions`] and
-/// [`Driver::delete_where`] on top of [`Driver::query`] (a store may
-/// override them with something cheaper that means the same).
+/// [`Driver::delete_where`] on top of [`Driver::query`], and
+/// [`Driver::replace_batch`] and [`Driver::put_then_delete_where`] on top
+/// of both (a store may override them with something cheaper that means
+/// the same; an atomic store overrides the last two).
 #[async_trait]
 pub trait Driver: Send + Sync + Debug + 'static {
     /// What this driver can do.
