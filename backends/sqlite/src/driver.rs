@@ -185,13 +185,7 @@ impl Driver for SqliteDriver {
     }
 
     async fn put_batch(&self, table: Table, items: Vec<Item>) -> Result<()> {
-        let rows = items
-            .iter()
-            .map(|i| {
-                check_put(table, i)?;
-                row::to_row(table, i)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows = checked_rows(table, &items)?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -211,13 +205,7 @@ impl Driver for SqliteDriver {
         deletes: Vec<(String, String)>,
         puts: Vec<Item>,
     ) -> Result<()> {
-        let rows = puts
-            .iter()
-            .map(|i| {
-                check_put(table, i)?;
-                row::to_row(table, i)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows = checked_rows(table, &puts)?;
         self.db
             .write_tx(move |tx| {
                 for (pk, sk) in &deletes {
@@ -345,13 +333,7 @@ impl Driver for SqliteDriver {
         puts: Vec<Item>,
         deletes: Vec<Query>,
     ) -> Result<()> {
-        let rows = puts
-            .iter()
-            .map(|i| {
-                check_put(table, i)?;
-                row::to_row(table, i)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows = checked_rows(table, &puts)?;
         let deletes = deletes
             .iter()
             .map(|q| delete_sql(table, q))
@@ -407,4 +389,16 @@ fn delete_sql(table: Table, query: &Query) -> Result<Sql> {
             }
         }
     })
+}
+
+/// The rows of `items`, each checked by [`check_put`] first: nothing is
+/// converted past the first item refused.
+fn checked_rows(table: Table, items: &[Item]) -> Result<Vec<Vec<rusqlite::types::Value>>> {
+    items
+        .iter()
+        .map(|i| {
+            check_put(table, i)?;
+            row::to_row(table, i)
+        })
+        .collect()
 }
