@@ -146,6 +146,14 @@ pub struct IndexDef {
     pub projection: Projection,
 }
 
+impl IndexDef {
+    /// Whether the index is keyed like its table (`pk`, then `sk`): it holds
+    /// the table's rows in the table's order, with another projection.
+    pub fn keyed_like_table(&self) -> bool {
+        self.hash == PK && self.range == SK
+    }
+}
+
 /// A table's schema. Every table is keyed by string `pk` and string `sk`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableDef {
@@ -290,6 +298,12 @@ pub const ENV_TIMESTAMP_INDEX: &str = "env-timestamp-index";
 /// The sample attribute holding the compressed conversation (left out of
 /// the env index and of reads without conversations).
 pub const CONVERSATION_ATTR: &str = "conversation_compressed";
+/// A miner revision's samples by sort key, without their conversations:
+/// what a read by miner without conversations reads, for the price of the
+/// lean rows instead of the whole ones (DynamoDB charges a query by the
+/// size of what it reads, whatever it returns).
+pub const LEAN_SAMPLES_INDEX: &str = "lean-samples-index";
+
 /// Index of tasks by status and creation.
 pub const STATUS_CREATED_INDEX: &str = "status-created-index";
 /// Index of score rows by block.
@@ -321,6 +335,11 @@ static SAMPLE_RESULTS: TableDef = TableDef {
         hash: "env",
         range: "timestamp",
         // Conversations are fetched by key when asked for, never stored twice.
+        projection: Projection::AllExcept(&[CONVERSATION_ATTR]),
+    }, IndexDef {
+        name: LEAN_SAMPLES_INDEX,
+        hash: PK,
+        range: SK,
         projection: Projection::AllExcept(&[CONVERSATION_ATTR]),
     }],
     ttl: None,

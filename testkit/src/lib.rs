@@ -15,6 +15,9 @@
 //! - [`dynalite`] (feature `faults`): the shim in front of dynalite that
 //!   answers what it lacks (the TTL API), and the choice of implementation
 //!   the tests run on (`AFFINE_TEST_DYNAMODB_IMPL`).
+//! - [`meter`] (feature `faults`): an HTTP proxy in front of the DynamoDB
+//!   emulator that records the items each read reads and the read units
+//!   DynamoDB would bill for them.
 //! - [`rss`]: the peak resident set size of this process.
 
 pub mod bucket;
@@ -23,4 +26,6 @@ pub mod dynalite;
 #[cfg(feature = "faults")]
 pub mod faults;
 pub mod link;
+#[cfg(feature = "faults")]
+pub mod meter;
 pub mod rss;

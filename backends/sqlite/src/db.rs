@@ -647,7 +647,9 @@ pub(crate) fn create_table_sql(table: Table) -> String {
 }
 
 /// The declared indexes of `table`, by name with their columns: its
-/// DynamoDB indexes (same names), one ordering a miner's samples by time,
+/// DynamoDB indexes (same names) but those keyed like the table, which the
+/// primary key serves (a read of one selects only the columns the index
+/// projects, so a lean read never touches the conversations), one ordering a miner's samples by time,
 /// one finding a sample by id within its partition (the re-save rule: a
 /// given `sample_id` replaces the stored sample with that id), and one on
 /// the TTL attribute for purges.
@@ -656,6 +658,7 @@ pub(crate) fn declared_indexes(table: Table) -> Vec<(String, Vec<&'static str>)>
     let mut out: Vec<(String, Vec<&'static str>)> = def
         .indexes
         .iter()
+        .filter(|ix| !ix.keyed_like_table())
         .map(|ix| (ix.name.to_string(), vec![ix.hash, ix.range]))
         .collect();
     if table == Table::SampleResults {

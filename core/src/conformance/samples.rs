@@ -398,6 +398,112 @@ pub async fn samples_by_miner_env_filter_before_limit(h: Harness) {
 }
 register!(samples_by_miner_env_filter_before_limit);
 
+fn without_conversations(samples: &[Sample]) -> Vec<Sample> {
+    samples
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.conversation = None;
+            s
+        })
+        .collect()
+}
+
+fn numbered(hotkey: &str, env: &str, ts: i64) -> NewSample {
+    let mut s = sample(hotkey, "rev", env, ts);
+    s.task_id = format!("{hotkey}-{env}-{ts}");
+    s.conversation = json!([{"role": "user", "content": format!("{hotkey} {env} {ts}")}]);
+    s
+}
+
+/// A read by miner without conversations (the lean index where a store
+/// reads one) returns exactly the read with them, less the conversations:
+/// every env or one, limited or not, in both directions, over more rows
+/// than a small page.
+pub async fn lean_reads_by_miner_equal_whole_reads(h: Harness) {
+    let mut batch: Vec<NewSample> = (0..130)
+        .map(|i| numbered("hk", ["sat", "abd", "ded"][i % 3], 1_000 + i as i64))
+        .collect();
+    batch.push(numbered("hk2", "sat", 1_050));
+    h.store.samples.save_samples(batch).await.unwrap();
+    for env in [None, Some("abd")] {
+        for limit in [None, Some(7), Some(60)] {
+            for newest_first in [false, true] {
+                let read = |conversation| MinerSamplesQuery {
+                    env: env.map(str::to_string),
+                    limit,
+                    newest_first,
+                    conversation,
+                };
+                let whole = h
+                    .store
+                    .samples
+                    .get_samples_by_miner("hk", "rev", &read(Conversation::Include))
+                    .await
+                    .unwrap();
+                let lean = h
+                    .store
+                    .samples
+                    .get_samples_by_miner("hk", "rev", &read(Conversation::Skip))
+                    .await
+                    .unwrap();
+                let all = if env.is_some() { 43 } else { 130 };
+                assert_eq!(whole.len(), limit.unwrap_or(all).min(all));
+                assert!(whole.iter().all(|s| s.conversation.is_some()));
+                assert!(whole.iter().all(|s| s.miner_hotkey == "hk"));
+                assert!(env.is_none_or(|e| whole.iter().all(|s| s.env == e)));
+                assert_eq!(lean, without_conversations(&whole), "{env:?} {limit:?}");
+            }
+        }
+    }
+}
+register!(lean_reads_by_miner_equal_whole_reads);
+
+/// A read by env with conversations returns the rows the read without
+/// them returns, whole: where one miner holds many of them (read as a
+/// span of its partition) and where it holds few (read by key), with the
+/// rows of that span outside the time range or the limit left out.
+pub async fn reads_by_env_with_conversations_return_whole_rows(h: Harness) {
+    let mut batch: Vec<NewSample> = (0..40)
+        .map(|i| numbered("many", "sat", 1_000 + 10 * i))
+        .collect();
+    batch.extend((0..3).map(|i| numbered("few", "sat", 1_005 + 100 * i)));
+    batch.extend((0..5).map(|i| numbered("many", "abd", 1_001 + 10 * i)));
+    h.store.samples.save_samples(batch).await.unwrap();
+    for (start, end, limit) in [
+        (1_000, 1_390, None),
+        (1_100, 1_250, None),
+        (1_100, 1_300, Some(9)),
+        (0, i64::MAX / 2, Some(1)),
+    ] {
+        let read = |c| h.store.samples.get_samples_by_env("sat", start, end, limit, c);
+        let whole = read(Conversation::Include).await.unwrap();
+        let lean = read(Conversation::Skip).await.unwrap();
+        assert!(!whole.is_empty());
+        assert_eq!(lean, without_conversations(&whole), "{start}..{end} {limit:?}");
+        for s in &whole {
+            assert!(s.env == "sat" && (start..=end).contains(&s.timestamp));
+            let said = format!("{} sat {}", s.miner_hotkey, s.timestamp);
+            assert_eq!(
+                s.conversation,
+                Some(json!([{"role": "user", "content": said}]))
+            );
+        }
+        let mut sorted = whole.clone();
+        sorted.sort_by(env_order);
+        assert_eq!(sorted, whole);
+    }
+    let nine = h
+        .store
+        .samples
+        .get_samples_by_env("sat", 1_100, 1_300, Some(9), Conversation::Include)
+        .await
+        .unwrap();
+    let times: Vec<i64> = nine.iter().map(|s| s.timestamp).collect();
+    assert_eq!(times, [1_100, 1_105, 1_110, 1_120, 1_130, 1_140, 1_150, 1_160, 1_170]);
+}
+register!(reads_by_env_with_conversations_return_whole_rows);
+
 /// `get_samples_by_env`: inclusive range across miners and revisions,
 /// ordered by `env_order`, limit after the range, other envs excluded.
 pub async fn samples_by_env_inclusive_range_and_order(h: Harness) {

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::{index, Tables};
+use crate::cond::Cond;
 use crate::dictionaries;
-use crate::driver::{key_of, Query, RangeCond, Select, Target};
+use crate::driver::{key_of, Consistency, Query, RangeCond, Select, Target};
 use crate::error::Result;
 use crate::item::{Attr, Item};
 use crate::keys;
 use crate::rules::samples as rules;
-use crate::schema::{Projection, Table, ENV_TIMESTAMP_INDEX};
+use crate::schema::{Projection, Table, ENV_TIMESTAMP_INDEX, LEAN_SAMPLES_INDEX, PK};
 use crate::tables::samples::{
     Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore, BY_ENV, BY_MINER,
 };
@@ -84,12 +85,38 @@ impl Tables {
         dictionaries::decode_samples(&self.codec, self, items, conversation).await
     }
 
-    /// The whole items of `keys` (read in batches, as the table's public
-    /// reads are), in the keys' order.
+    /// The whole items of `keys` (read as the table's public reads are),
+    /// in the keys' order. Where a partition holds at least
+    /// [`rules::SPAN_READ_MIN`] of them, they are read as one query over
+    /// the sort keys they span (every row in a span of one env's keys that
+    /// a read by env did not return is left out); the rest by key, in
+    /// batches.
     async fn whole(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
-        let size = self.driver.capabilities().max_batch_get.max(1);
+        let mut by_pk: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (pk, sk) in &keys {
+            by_pk.entry(pk).or_default().push(sk);
+        }
         let mut found = BTreeMap::new();
-        for chunk in keys.chunks(size) {
+        let mut singles = Vec::new();
+        for (pk, sks) in by_pk {
+            if sks.len() < rules::SPAN_READ_MIN {
+                singles.extend(sks.iter().map(|sk| (pk.to_string(), sk.to_string())));
+                continue;
+            }
+            let (lo, hi) = (sks.iter().min(), sks.iter().max());
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                continue;
+            };
+            let span = Query::new(Target::Partition(pk.to_string()), Cond::eq_s(PK, pk))
+                .range(RangeCond::Between(Attr::s(*lo), Attr::s(*hi)));
+            for item in self.read_items(T, span).await? {
+                if let Some(k) = key_of(&item) {
+                    found.insert(k, item);
+                }
+            }
+        }
+        let size = self.driver.capabilities().max_batch_get.max(1);
+        for chunk in singles.chunks(size) {
             for item in self
                 .driver
                 .get_batch(T, chunk.to_vec(), Select::All, self.reads(T))
@@ -148,11 +175,20 @@ impl SampleStore for Tables {
         if let Some(env) = &query.env {
             keys::validate_part("env", env)?;
         }
-        let q = Query::new(
-            Target::Partition(pk.clone()),
-            rules::of_owner(&pk, query.env.as_deref()),
-        )
-        .ordered(&BY_MINER, query.newest_first)
+        // Without conversations the lean index holds the same rows in the
+        // same order for the price of their lean size; it cannot be read
+        // strongly, so strong reads stay on the partition.
+        let target = match (query.conversation, self.reads(T)) {
+            (Conversation::Skip, Consistency::Eventual) => Target::Index {
+                index: index(T, LEAN_SAMPLES_INDEX)?,
+                hash: Attr::s(&pk),
+            },
+            _ => Target::Partition(pk.clone()),
+        };
+        // The env is a prefix of the sort key: a key range, not a filter.
+        let q = Query::new(target, rules::of_owner(&pk, None))
+            .range(rules::env_range(query.env.as_deref()))
+            .ordered(&BY_MINER, query.newest_first)
         .limit(query.limit)
         .select(select(query.conversation)?);
         let items = self.read_items(T, q).await?;

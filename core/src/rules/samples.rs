@@ -1,8 +1,10 @@
 //! `sample_results` filters: the inclusive time range of reads by env, the
-//! cut-off of deletes by time, and the re-save rule (a given `sample_id`
+//! cut-off of deletes by time, the sort keys of one env of a miner, and
+//! the re-save rule (a given `sample_id`
 //! replaces the stored sample with that id).
 
 use crate::cond::{CmpOp, Cond};
+use crate::driver::RangeCond;
 use crate::error::Result;
 use crate::keys;
 use crate::schema::{PK, SK};
@@ -62,6 +64,14 @@ pub fn with_task_ids(pk: &str, task_ids: &[&str]) -> Cond {
     of_owner(pk, None).and(Cond::Or(any))
 }
 
+/// How many of the wanted samples a partition must hold for them to be
+/// read as one query over the sort keys they span rather than by key: a
+/// DynamoDB query is charged for the bytes it reads, rounded up once, a
+/// get by key for each item rounded up to 4 KB, so a span of a few
+/// samples already costs less than getting them one by one, while each
+/// span is a round trip of its own where a batch get fetches 100.
+pub const SPAN_READ_MIN: usize = 8;
+
 /// The validated partition of one miner and revision's samples.
 pub fn owner(miner_hotkey: &str, model_revision: &str) -> Result<String> {
     keys::validate_part("miner_hotkey", miner_hotkey)?;
@@ -75,6 +85,16 @@ pub fn of_owner(pk: &str, env: Option<&str>) -> Cond {
     match env {
         Some(e) => c.and(Cond::eq_s("env", e)),
         None => c,
+    }
+}
+
+/// The sort keys of partition samples of `env` when given (every sample
+/// sort key starts with its env: `ENV#{env}#`), so a read of one env of a
+/// miner reads that env's rows only, in key order.
+pub fn env_range(env: Option<&str>) -> RangeCond {
+    match env {
+        Some(e) => RangeCond::BeginsWith(keys::sample_sk_env_prefix(e)),
+        None => RangeCond::Any,
     }
 }
 

@@ -12,7 +12,7 @@
 //! pages until the query has `limit` matches or the data ends.
 //!
 //! When the query's order is the partition's key order (by `sk`, either
-//! way), the pages are read in that order and reading stops at the limit;
+//! way; also on an index keyed like the table), the pages are read in that order and reading stops at the limit;
 //! the cursor names the last item returned and the next page starts right
 //! after it (`ExclusiveStartKey`). When an index query's order starts with
 //! the index's range attribute, the pages are read in that direction and
@@ -44,10 +44,13 @@ use crate::lifecycle;
 use crate::pager::{Pager, Request};
 
 /// The direction (`true`: ascending) in which a partition query's order is
-/// its key order, `None` when it is not.
+/// its key order (also of an index keyed like the table), `None` when it
+/// is not.
 fn key_order(query: &Query) -> Option<bool> {
-    if !matches!(query.target(), Target::Partition(_)) {
-        return None;
+    match query.target() {
+        Target::Partition(_) => {}
+        Target::Index { index, .. } if index.keyed_like_table() => {}
+        _ => return None,
     }
     // Within one partition `pk` is constant and `sk` unique: what follows
     // the first `sk` never decides.
