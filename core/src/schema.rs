@@ -330,18 +330,21 @@ static SAMPLE_RESULTS: TableDef = TableDef {
         a("block_number", Int),
         a("signature", S),
     ],
-    indexes: &[IndexDef {
-        name: ENV_TIMESTAMP_INDEX,
-        hash: "env",
-        range: "timestamp",
-        // Conversations are fetched by key when asked for, never stored twice.
-        projection: Projection::AllExcept(&[CONVERSATION_ATTR]),
-    }, IndexDef {
-        name: LEAN_SAMPLES_INDEX,
-        hash: PK,
-        range: SK,
-        projection: Projection::AllExcept(&[CONVERSATION_ATTR]),
-    }],
+    indexes: &[
+        IndexDef {
+            name: ENV_TIMESTAMP_INDEX,
+            hash: "env",
+            range: "timestamp",
+            // Conversations are fetched by key when asked for, never stored twice.
+            projection: Projection::AllExcept(&[CONVERSATION_ATTR]),
+        },
+        IndexDef {
+            name: LEAN_SAMPLES_INDEX,
+            hash: PK,
+            range: SK,
+            projection: Projection::AllExcept(&[CONVERSATION_ATTR]),
+        },
+    ],
     ttl: None,
 };
 

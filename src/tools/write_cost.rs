@@ -9,7 +9,9 @@ use serde::Serialize;
 use affine_db_core::codec::{gzip9, Codec};
 use affine_db_core::error::Result;
 use affine_db_core::item::{item_size, Attr, Item};
-use affine_db_core::schema::{IndexDef, Projection, Table, CONVERSATION_ATTR, PK, SK};
+use affine_db_core::schema::{
+    IndexDef, Projection, Table, CONVERSATION_ATTR, LEAN_SAMPLES_INDEX, PK, SK,
+};
 use affine_db_core::tables::samples::NewSample;
 
 /// Write capacity units of writing an item of `bytes` (1 per started KiB,
@@ -64,6 +66,10 @@ pub struct LayoutCost {
     pub conversation_bytes: u64,
     /// Total write units (table plus index).
     pub write_units: u64,
+    /// The part of `write_units` that writes the lean samples index
+    /// ([`LEAN_SAMPLES_INDEX`]: what buys reads by miner without
+    /// conversations at their lean size).
+    pub lean_index_units: u64,
 }
 
 impl LayoutCost {
@@ -120,6 +126,12 @@ pub fn compare(
                 cost.conversation_bytes += c.len() as u64;
             }
             cost.write_units += item_write_units(item, ix);
+            cost.lean_index_units += ix
+                .iter()
+                .filter(|i| i.name == LEAN_SAMPLES_INDEX)
+                .filter_map(|i| index_item(item, i))
+                .map(|i| write_units(item_size(&i)))
+                .sum::<u64>();
         }
     }
     Ok((orig, ours))
@@ -152,9 +164,10 @@ mod tests {
         let all = index_item(&item, &original_index()).unwrap();
         assert_eq!(all, item);
         assert_eq!(item_write_units(&item, &[original_index()]), 3 + 3);
+        // The table item, the env index's lean entry, the lean index's.
         assert_eq!(
             item_write_units(&item, Table::SampleResults.def().indexes),
-            3 + 1
+            3 + 1 + 1
         );
         item.remove("env");
         assert_eq!(index_item(&item, &original_index()), None);

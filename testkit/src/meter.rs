@@ -120,7 +120,11 @@ fn value_size(v: &Value) -> u64 {
             (b64.len() as u64 / 4) * 3 - pad
         }
         ("BOOL" | "NULL", _) => 1,
-        ("SS", Value::Array(a)) => a.iter().filter_map(Value::as_str).map(|s| s.len() as u64).sum(),
+        ("SS", Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.len() as u64)
+            .sum(),
         ("NS", Value::Array(a)) => a.iter().filter_map(Value::as_str).map(number_size).sum(),
         ("L", Value::Array(a)) => 3 + a.iter().map(|e| value_size(e) + 1).sum::<u64>(),
         ("M", Value::Object(m)) => {
@@ -251,7 +255,12 @@ impl Shared {
         }
         let res = match up.body(body.clone()).send().await {
             Ok(r) => r,
-            Err(e) => return reply(500, Bytes::from(json!({"message": e.to_string()}).to_string())),
+            Err(e) => {
+                return reply(
+                    500,
+                    Bytes::from(json!({"message": e.to_string()}).to_string()),
+                )
+            }
         };
         let status = res.status().as_u16();
         let bytes = res.bytes().await.unwrap_or_default();

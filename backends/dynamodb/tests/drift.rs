@@ -10,9 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use affine_db_core::conformance::sample;
 use affine_db_core::drift::{Drift, Repair};
-use affine_db_core::schema::{ENV_TIMESTAMP_INDEX, LATEST_BLOCK_INDEX, STATUS_CREATED_INDEX};
+use affine_db_core::schema::{
+    ENV_TIMESTAMP_INDEX, LATEST_BLOCK_INDEX, LEAN_SAMPLES_INDEX, STATUS_CREATED_INDEX,
+};
 use affine_db_core::{
-    Admin, Conversation, Error, PendingOrder, SampleStore, ScoreStore, Table, TaskStore,
+    Admin, Conversation, Error, MinerSamplesQuery, PendingOrder, SampleStore, ScoreStore, Table,
+    TaskStore,
 };
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex,
@@ -195,6 +198,52 @@ async fn deleted_indexes_are_named_by_reads_and_recreated_by_init() {
         .await
         .unwrap();
     b.get_latest_scores().await.unwrap();
+}
+
+/// A table made before the lean index (an older layout) still answers a
+/// read by miner without conversations, from the partition, exactly as
+/// the index would; `check` names the index and `init` adds it, after
+/// which the read goes through it.
+#[tokio::test]
+async fn a_table_without_the_lean_index_reads_the_partition_until_init_adds_it() {
+    let (b, p) = common::backend(common::clock()).await;
+    let c = common::client().await;
+    let samples = Table::SampleResults.prefixed(&p);
+    for (i, env) in ["SAT", "ABD", "SAT"].into_iter().enumerate() {
+        b.save_sample(sample("m", "r", env, 1_700_000_000_000 + i as i64))
+            .await
+            .unwrap();
+    }
+    let lean = MinerSamplesQuery {
+        limit: Some(2),
+        newest_first: true,
+        conversation: Conversation::Skip,
+        ..MinerSamplesQuery::default()
+    };
+    let before = b.get_samples_by_miner("m", "r", &lean).await.unwrap();
+    delete_index(&c, &samples, LEAN_SAMPLES_INDEX).await;
+    assert_eq!(
+        b.check().await.unwrap(),
+        vec![Drift::MissingIndex {
+            table: samples.clone(),
+            index: LEAN_SAMPLES_INDEX.into(),
+        }]
+    );
+    let without = b.get_samples_by_miner("m", "r", &lean).await.unwrap();
+    assert_eq!(without, before);
+    assert_eq!(without.len(), 2);
+    assert!(without.iter().all(|s| s.conversation.is_none()));
+    let (out, lines) = init_reporting(&b).await;
+    assert_eq!(out.unwrap().len(), 1);
+    assert!(
+        lines.contains(&format!("created index {LEAN_SAMPLES_INDEX} on {samples}")),
+        "{lines:?}"
+    );
+    assert_eq!(b.check().await.unwrap(), vec![]);
+    assert_eq!(
+        b.get_samples_by_miner("m", "r", &lean).await.unwrap(),
+        before
+    );
 }
 
 #[tokio::test]

@@ -476,11 +476,19 @@ pub async fn reads_by_env_with_conversations_return_whole_rows(h: Harness) {
         (1_100, 1_300, Some(9)),
         (0, i64::MAX / 2, Some(1)),
     ] {
-        let read = |c| h.store.samples.get_samples_by_env("sat", start, end, limit, c);
+        let read = |c| {
+            h.store
+                .samples
+                .get_samples_by_env("sat", start, end, limit, c)
+        };
         let whole = read(Conversation::Include).await.unwrap();
         let lean = read(Conversation::Skip).await.unwrap();
         assert!(!whole.is_empty());
-        assert_eq!(lean, without_conversations(&whole), "{start}..{end} {limit:?}");
+        assert_eq!(
+            lean,
+            without_conversations(&whole),
+            "{start}..{end} {limit:?}"
+        );
         for s in &whole {
             assert!(s.env == "sat" && (start..=end).contains(&s.timestamp));
             let said = format!("{} sat {}", s.miner_hotkey, s.timestamp);
@@ -500,7 +508,10 @@ pub async fn reads_by_env_with_conversations_return_whole_rows(h: Harness) {
         .await
         .unwrap();
     let times: Vec<i64> = nine.iter().map(|s| s.timestamp).collect();
-    assert_eq!(times, [1_100, 1_105, 1_110, 1_120, 1_130, 1_140, 1_150, 1_160, 1_170]);
+    assert_eq!(
+        times,
+        [1_100, 1_105, 1_110, 1_120, 1_130, 1_140, 1_150, 1_160, 1_170]
+    );
 }
 register!(reads_by_env_with_conversations_return_whole_rows);
 

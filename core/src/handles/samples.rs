@@ -10,7 +10,7 @@ use super::{index, Tables};
 use crate::cond::Cond;
 use crate::dictionaries;
 use crate::driver::{key_of, Consistency, Query, RangeCond, Select, Target};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::item::{Attr, Item};
 use crate::keys;
 use crate::rules::samples as rules;
@@ -175,23 +175,35 @@ impl SampleStore for Tables {
         if let Some(env) = &query.env {
             keys::validate_part("env", env)?;
         }
-        // Without conversations the lean index holds the same rows in the
-        // same order for the price of their lean size; it cannot be read
-        // strongly, so strong reads stay on the partition.
-        let target = match (query.conversation, self.reads(T)) {
-            (Conversation::Skip, Consistency::Eventual) => Target::Index {
-                index: index(T, LEAN_SAMPLES_INDEX)?,
-                hash: Attr::s(&pk),
-            },
-            _ => Target::Partition(pk.clone()),
-        };
         // The env is a prefix of the sort key: a key range, not a filter.
-        let q = Query::new(target, rules::of_owner(&pk, None))
+        let q = Query::new(Target::Partition(pk.clone()), rules::of_owner(&pk, None))
             .range(rules::env_range(query.env.as_deref()))
             .ordered(&BY_MINER, query.newest_first)
-        .limit(query.limit)
-        .select(select(query.conversation)?);
-        let items = self.read_items(T, q).await?;
+            .limit(query.limit)
+            .select(select(query.conversation)?);
+        // Without conversations the lean index holds the same rows in the
+        // same order for the price of their lean size; it cannot be read
+        // strongly, so strong reads stay on the partition, and so do reads
+        // of a table created before the index (until `init` adds it).
+        let items = match (query.conversation, self.reads(T)) {
+            (Conversation::Skip, Consistency::Eventual) => {
+                let lean = Query {
+                    target: Target::Index {
+                        index: index(T, LEAN_SAMPLES_INDEX)?,
+                        hash: Attr::s(&pk),
+                    },
+                    ..q.clone()
+                };
+                match self.read_items(T, lean).await {
+                    Err(Error::MissingIndex { table, index, .. }) => {
+                        tracing::warn!(%table, %index, "index missing: reading the partition; `affine-db init` creates it");
+                        self.read_items(T, q).await?
+                    }
+                    read => read?,
+                }
+            }
+            _ => self.read_items(T, q).await?,
+        };
         self.decode(&items, query.conversation).await
     }
 
