@@ -55,7 +55,7 @@ pub use tables::logs::{ExecutionLog, ExecutionStats, LogStatus, LogStore, NewLog
 pub use tables::miners::{ChutesStatus, MinerInfo, MinerMetadata, MinerStore};
 pub use tables::retention::{RetentionPolicy, RetentionStore};
 pub use tables::samples::{
-    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore,
+    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore, SampleStream,
 };
 pub use tables::scores::{LatestScores, Score, ScoreStore};
 pub use tables::tasks::{Claim, NewTask, PendingOrder, Task, TaskStatus, TaskStore};

@@ -395,6 +395,13 @@ async fn all_samples(
     Ok(out)
 }
 
+/// The outcome of a stream of samples, as [`out`] gives a list's: its
+/// samples, or the variant of the error that ended it.
+async fn collected(stream: affine_db::SampleStream) -> Outcome {
+    use futures::TryStreamExt;
+    out(stream.try_collect::<Vec<_>>().await)
+}
+
 /// Retention cleanup with its invariants checked against this world's own
 /// data: protected miners lose nothing; unprotected ones keep exactly the
 /// samples younger than their retention; a dry run changes nothing.
@@ -559,10 +566,21 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
                 newest_first: *newest,
                 conversation: conv(*c),
             };
-            out(store
+            let list = out(store
                 .samples
                 .get_samples_by_miner(hk(*h), rev(*r), &q)
-                .await)
+                .await);
+            let streamed = store.samples.clone().stream_samples_by_miner(
+                hk(*h).to_string(),
+                rev(*r).to_string(),
+                q,
+            );
+            assert_eq!(
+                collected(streamed).await,
+                list,
+                "the stream is not the list"
+            );
+            list
         }
         Op::ByEnv {
             env: e,
@@ -571,10 +589,23 @@ pub async fn apply(w: &mut World, op: &Op, target: Option<i64>) -> Outcome {
             conv: c,
         } => {
             let (name, start, end) = range_ms(&w.reg, *e, *range, now_ms);
-            out(store
+            let list = out(store
                 .samples
                 .get_samples_by_env(&name, start, end, opt_limit(*limit), conv(*c))
-                .await)
+                .await);
+            let streamed = store.samples.clone().stream_samples_by_env(
+                name,
+                start,
+                end,
+                opt_limit(*limit),
+                conv(*c),
+            );
+            assert_eq!(
+                collected(streamed).await,
+                list,
+                "the stream is not the list"
+            );
+            list
         }
         Op::DeleteBefore {
             hk: h,

@@ -171,3 +171,59 @@ async fn a_read_by_env_with_conversations_costs_about_the_rows_it_returns() {
     eprintln!("240 samples by env with conversations: {ours} units, the rows whole {whole}");
     assert!(ours <= 1.5 * whole, "{ours} units against {whole}");
 }
+
+/// A stream reads one page before it yields its first sample, not the
+/// whole result: of 1,100 samples by env (or by miner), the first comes
+/// after one query of at most a page of index entries; the rest follow
+/// page by page, each page starting where the last ended (no entry read
+/// twice but the ties at a page's end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reads_a_page_before_its_first_sample() {
+    use affine_db_core::rules::samples::STREAM_PAGE;
+    use futures::StreamExt;
+    let (direct, p) = common::backend(common::clock()).await;
+    let batch: Vec<NewSample> = (0..1_100)
+        .map(|i| {
+            let mut s = sample("hk", "rev", "sat", 1_000 + i / 2);
+            s.conversation = serde_json::json!([{"role": "user", "content": "x"}]);
+            s
+        })
+        .collect();
+    direct.save_samples(batch).await.unwrap();
+    let (b, m) = metered(&p).await;
+    m.reads.reset();
+    let mut by_env =
+        b.clone()
+            .stream_samples_by_env("sat".into(), 0, i64::MAX / 2, None, Conversation::Skip);
+    let first = by_env.next().await.unwrap().unwrap();
+    assert_eq!(first.timestamp, 1_000);
+    let reads = m.reads.all();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0].items <= STREAM_PAGE as u64 + 1, "{reads:?}");
+    let mut n = 1;
+    while let Some(s) = by_env.next().await {
+        s.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 1_100);
+    // Each resumed page reads again a few entries the cursor skips.
+    assert!(m.reads.items() * 100 <= 1_100 * 104, "{:?}", m.reads.all());
+    assert_eq!(m.reads.all().len(), 3, "{:?}", m.reads.all());
+    m.reads.reset();
+    let q = MinerSamplesQuery {
+        conversation: Conversation::Include,
+        ..MinerSamplesQuery::default()
+    };
+    let mut by_miner = b
+        .clone()
+        .stream_samples_by_miner("hk".into(), "rev".into(), q);
+    assert!(by_miner
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .conversation
+        .is_some());
+    assert_eq!(m.reads.all().len(), 1);
+    assert_eq!(m.reads.items(), STREAM_PAGE as u64);
+}

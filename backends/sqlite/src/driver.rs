@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use affine_db_core::drift::Drift;
 use affine_db_core::driver::{
-    check_put, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page, Query, Select,
+    check_put, parse_cursor, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page,
+    Query, Select,
 };
 use affine_db_core::mutation::Write;
 use affine_db_core::schema::Table;
@@ -235,17 +236,25 @@ impl Driver for SqliteDriver {
     }
 
     async fn query(&self, table: Table, query: &Query) -> Result<Page> {
-        refuse_cursor(query)?;
-        let (cols, sql) = query::select(table, query)?;
-        let items = self
+        let at = query.cursor.as_deref().map(parse_cursor).transpose()?;
+        // One row past the limit tells whether another page follows.
+        let rows = query.limit.map(|l| l.saturating_add(1));
+        let (cols, sql) = query::page(table, query, at.as_ref(), rows, true)?;
+        let mut items = self
             .db
             .read(move |tx| cols.query(tx, &sql.text, rusqlite::params_from_iter(sql.params)))
             .await?;
+        let mut cursor = None;
+        if let Some(limit) = query.limit {
+            if items.len() > limit {
+                items.truncate(limit);
+                if let Some(last) = items.last() {
+                    cursor = Some(query.cursor_after(last)?);
+                }
+            }
+        }
         let items = items.into_iter().map(|i| query.project(table, i)).collect();
-        Ok(Page {
-            items,
-            cursor: None,
-        })
+        Ok(Page { items, cursor })
     }
 
     async fn scan_page(

@@ -1,6 +1,7 @@
 //! `sample_results`: save, get, queries, deletes, validation and size.
 
 use crate::register;
+use futures::StreamExt;
 use serde_json::json;
 
 use super::basics::{
@@ -514,6 +515,93 @@ pub async fn reads_by_env_with_conversations_return_whole_rows(h: Harness) {
     );
 }
 register!(reads_by_env_with_conversations_return_whole_rows);
+
+/// Streams yield exactly what the lists return, over more than one page
+/// ([`crate::rules::samples::STREAM_PAGE`]): by miner in both directions,
+/// every env or one, with and without conversations and limits; by env
+/// across miners whose samples share timestamps at page boundaries; and a
+/// refusal as the only item.
+pub async fn streams_yield_the_lists(h: Harness) {
+    use futures::TryStreamExt;
+    let page = crate::rules::samples::STREAM_PAGE;
+    let mut batch: Vec<NewSample> = (0..page + 40)
+        .map(|i| numbered("big", ["sat", "abd"][i % 2], 1_000 + i as i64))
+        .collect();
+    // Seven miners per timestamp: ties across every page boundary.
+    batch.extend(
+        (0..page + 30).map(|i| numbered(&format!("m{}", i % 7), "ded", 5_000 + (i / 7) as i64)),
+    );
+    for chunk in batch.chunks(200) {
+        h.store.samples.save_samples(chunk.to_vec()).await.unwrap();
+    }
+    let samples = h.store.samples.clone();
+    for conversation in [Conversation::Include, Conversation::Skip] {
+        for (env, limit, newest_first) in [
+            (None, None, false),
+            (None, None, true),
+            (Some("abd"), None, true),
+            (None, Some(page + 1), false),
+            (Some("sat"), Some(3), true),
+        ] {
+            let q = MinerSamplesQuery {
+                env: env.map(str::to_string),
+                limit,
+                newest_first,
+                conversation,
+            };
+            let list = samples
+                .get_samples_by_miner("big", "rev", &q)
+                .await
+                .unwrap();
+            let streamed: Vec<Sample> = samples
+                .clone()
+                .stream_samples_by_miner("big".into(), "rev".into(), q)
+                .try_collect()
+                .await
+                .unwrap();
+            assert!(!list.is_empty());
+            assert_eq!(
+                streamed.len(),
+                list.len(),
+                "by miner {env:?} {limit:?} {newest_first}"
+            );
+            assert_eq!(streamed, list, "by miner {env:?} {limit:?} {newest_first}");
+        }
+        for (start, end, limit) in [
+            (0, i64::MAX / 2, None),
+            (5_010, 5_070, None),
+            (0, i64::MAX / 2, Some(page + 3)),
+        ] {
+            let list = samples
+                .get_samples_by_env("ded", start, end, limit, conversation)
+                .await
+                .unwrap();
+            let streamed: Vec<Sample> = samples
+                .clone()
+                .stream_samples_by_env("ded".into(), start, end, limit, conversation)
+                .try_collect()
+                .await
+                .unwrap();
+            assert!(!list.is_empty());
+            assert_eq!(
+                streamed.len(),
+                list.len(),
+                "by env {start}..{end} {limit:?}"
+            );
+            assert_eq!(streamed, list, "by env {start}..{end} {limit:?}");
+        }
+    }
+    let refused: Vec<Result<Sample, Error>> = samples
+        .clone()
+        .stream_samples_by_env("d#d".into(), 0, 1, None, Conversation::Skip)
+        .collect()
+        .await;
+    assert!(
+        matches!(refused.as_slice(), [Err(Error::InvalidInput { .. })]),
+        "{refused:?}"
+    );
+}
+register!(streams_yield_the_lists);
 
 /// `get_samples_by_env`: inclusive range across miners and revisions,
 /// ordered by `env_order`, limit after the range, other envs excluded.

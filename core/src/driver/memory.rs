@@ -14,15 +14,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    check_put, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page, Query, Select,
-    Target,
+    check_put, parse_cursor, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page,
+    Query, Select, Target,
 };
 use crate::admin::{check_scan_limit, parse_scan_cursor, scan_cursor, ScanPage};
 use crate::drift::{self, Drift};
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::mutation::Write;
-use crate::schema::{Table, PK, SK};
+use crate::schema::Table;
 
 type Rows = BTreeMap<(String, String), Item>;
 
@@ -83,25 +83,6 @@ fn rows_of<'a>(
 
 /// The cursor resuming after `item` in `query`'s order: the item's order
 /// attributes and keys.
-fn cursor_of(query: &Query, item: &Item) -> Result<Cursor> {
-    let mut at = Item::new();
-    for name in query.order.iter().map(|s| s.attr).chain([PK, SK]) {
-        if let Some(v) = item.get(name) {
-            at.insert(name.to_string(), v.clone());
-        }
-    }
-    serde_json::to_string(&at).map_err(|e| Error::backend(format!("memory: cursor: {e}")))
-}
-
-fn parse_cursor(cursor: &str) -> Result<Item> {
-    serde_json::from_str(cursor).map_err(|_| {
-        Error::invalid(
-            "cursor",
-            "not a cursor returned by this query; start without one",
-        )
-    })
-}
-
 #[async_trait]
 impl Driver for InMemory {
     fn capabilities(&self) -> Capabilities {
@@ -258,7 +239,7 @@ impl Driver for InMemory {
             if items.len() > limit {
                 items.truncate(limit);
                 if let Some(last) = items.last() {
-                    cursor = Some(cursor_of(query, last)?);
+                    cursor = Some(query.cursor_after(last)?);
                 }
             }
         }
@@ -318,6 +299,7 @@ mod tests {
     use crate::driver::{RangeCond, Sort};
     use crate::item::Attr;
     use crate::mutation::{Action, Effect};
+    use crate::schema::{PK, SK};
 
     fn item(pk: &str, sk: &str, status: &str, created: i64) -> Item {
         Item::from([

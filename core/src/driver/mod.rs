@@ -362,6 +362,34 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The cursor resuming after `item` in this query's order: the item's
+    /// order attributes and keys (what every driver's cursor is).
+    pub fn cursor_after(&self, item: &Item) -> Result<Cursor> {
+        let mut at = Item::new();
+        for name in self.order.iter().map(|s| s.attr).chain([PK, SK]) {
+            if let Some(v) = item.get(name) {
+                at.insert(name.to_string(), v.clone());
+            }
+        }
+        serde_json::to_string(&at).map_err(|e| Error::backend(format!("cursor: {e}")))
+    }
+}
+
+/// The input error of a cursor no query of this kind returned.
+pub fn invalid_cursor() -> Error {
+    Error::invalid(
+        "cursor",
+        "not a cursor returned by this query; start without one",
+    )
+}
+
+/// The item (order attributes and keys) a cursor of
+/// [`Query::cursor_after`] names; anything else is [`invalid_cursor`].
+pub fn parse_cursor(cursor: &str) -> Result<Item> {
+    serde_json::from_str(cursor).map_err(|_| invalid_cursor())
+}
+
 /// One page of a [`Query`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Page {

@@ -3,8 +3,10 @@
 //! partition (one miner and revision) or through the env/time index.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{index, Tables};
 use crate::cond::Cond;
@@ -16,7 +18,8 @@ use crate::keys;
 use crate::rules::samples as rules;
 use crate::schema::{Projection, Table, ENV_TIMESTAMP_INDEX, LEAN_SAMPLES_INDEX, PK};
 use crate::tables::samples::{
-    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore, BY_ENV, BY_MINER,
+    Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore, SampleStream,
+    BY_ENV, BY_MINER,
 };
 
 const T: Table = Table::SampleResults;
@@ -30,6 +33,120 @@ fn select(conversation: Conversation) -> Result<Select> {
             _ => Select::All,
         },
     )
+}
+
+/// The read of `env`'s samples in the inclusive time range, through the
+/// env index, in [`BY_ENV`] order.
+fn env_read(env: &str, start_ms: i64, end_ms: i64, limit: Option<usize>) -> Result<Query> {
+    keys::validate_part("env", env)?;
+    let target = Target::Index {
+        index: index(T, ENV_TIMESTAMP_INDEX)?,
+        hash: Attr::s(env),
+    };
+    Ok(
+        Query::new(target, rules::in_env_range(env, start_ms, end_ms))
+            .range(RangeCond::Between(Attr::int(start_ms), Attr::int(end_ms)))
+            .ordered(&BY_ENV, false)
+            .limit(limit),
+    )
+}
+
+fn warn_missing(table: &str, index: &str) {
+    tracing::warn!(%table, %index, "index missing: reading the partition; `affine-db init` creates it");
+}
+
+/// Where a stream of samples is: the read (its cursor at the last page
+/// read), what to read instead when its index is missing, how much of the
+/// limit is left, and whether rows are read whole after their keys.
+struct Paging {
+    tables: Arc<Tables>,
+    query: Query,
+    fallback: Option<Query>,
+    left: Option<usize>,
+    conversation: Conversation,
+    whole: bool,
+    done: bool,
+}
+
+impl Paging {
+    /// The next page of samples (at most [`rules::STREAM_PAGE`]), `None`
+    /// after the last.
+    async fn next(&mut self) -> Result<Option<Vec<Sample>>> {
+        if self.done || self.left == Some(0) {
+            return Ok(None);
+        }
+        let size = self
+            .left
+            .map_or(rules::STREAM_PAGE, |l| l.min(rules::STREAM_PAGE));
+        let page = loop {
+            let q = self
+                .query
+                .clone()
+                .limit(Some(size))
+                .consistency(self.tables.reads(T));
+            match self.tables.driver.query(T, &q).await {
+                Err(Error::MissingIndex { table, index, .. }) if self.fallback.is_some() => {
+                    warn_missing(&table, &index);
+                    self.query = self.fallback.take().unwrap_or_else(|| q.clone());
+                }
+                page => break page?,
+            }
+        };
+        self.fallback = None;
+        if let Some(left) = &mut self.left {
+            *left = left.saturating_sub(page.items.len());
+        }
+        match page.cursor {
+            Some(cursor) => {
+                self.resume_after(page.items.last());
+                self.query.cursor = Some(cursor);
+            }
+            None => self.done = true,
+        }
+        let items = if self.whole {
+            self.tables
+                .whole(page.items.iter().filter_map(key_of).collect())
+                .await?
+        } else {
+            page.items
+        };
+        Ok(Some(self.tables.decode(&items, self.conversation).await?))
+    }
+
+    /// An index read in its range order resumes at the range value of the
+    /// last item read, so no page reads again what an earlier one passed
+    /// (the cursor then skips the ties already returned).
+    fn resume_after(&mut self, last: Option<&Item>) {
+        let Target::Index { index, .. } = self.query.target else {
+            return;
+        };
+        let (Some(first), Some(at)) = (
+            self.query.order.first(),
+            last.and_then(|i| i.get(index.range)),
+        ) else {
+            return;
+        };
+        if first.attr != index.range {
+            return;
+        }
+        if let RangeCond::Between(lo, hi) = &self.query.range {
+            self.query.range = if first.descending {
+                RangeCond::Between(lo.clone(), at.clone())
+            } else {
+                RangeCond::Between(at.clone(), hi.clone())
+            };
+        }
+    }
+
+    /// The samples of every page, one by one.
+    fn stream(self) -> SampleStream {
+        stream::try_unfold(self, |mut paging| async move {
+            Ok(paging.next().await?.map(|page| (page, paging)))
+        })
+        .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
 }
 
 impl Tables {
@@ -79,6 +196,41 @@ impl Tables {
             }
         }
         Ok((samples, plan))
+    }
+
+    /// The read of a miner's samples: the partition query, and the lean
+    /// index's query when that serves it. Without conversations the lean
+    /// index holds the same rows in the same order for the price of their
+    /// lean size; it cannot be read strongly, so strong reads stay on the
+    /// partition, and so do reads of a table made before the index (the
+    /// caller falls back on [`Error::MissingIndex`] until `init` adds it).
+    fn miner_reads(
+        &self,
+        miner_hotkey: &str,
+        model_revision: &str,
+        query: &MinerSamplesQuery,
+    ) -> Result<(Query, Option<Query>)> {
+        let pk = rules::owner(miner_hotkey, model_revision)?;
+        if let Some(env) = &query.env {
+            keys::validate_part("env", env)?;
+        }
+        // The env is a prefix of the sort key: a key range, not a filter.
+        let q = Query::new(Target::Partition(pk.clone()), rules::of_owner(&pk, None))
+            .range(rules::env_range(query.env.as_deref()))
+            .ordered(&BY_MINER, query.newest_first)
+            .limit(query.limit)
+            .select(select(query.conversation)?);
+        let lean = match (query.conversation, self.reads(T)) {
+            (Conversation::Skip, Consistency::Eventual) => Some(Query {
+                target: Target::Index {
+                    index: index(T, LEAN_SAMPLES_INDEX)?,
+                    hash: Attr::s(&pk),
+                },
+                ..q.clone()
+            }),
+            _ => None,
+        };
+        Ok((q, lean))
     }
 
     async fn decode(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
@@ -171,38 +323,16 @@ impl SampleStore for Tables {
         model_revision: &str,
         query: &MinerSamplesQuery,
     ) -> Result<Vec<Sample>> {
-        let pk = rules::owner(miner_hotkey, model_revision)?;
-        if let Some(env) = &query.env {
-            keys::validate_part("env", env)?;
-        }
-        // The env is a prefix of the sort key: a key range, not a filter.
-        let q = Query::new(Target::Partition(pk.clone()), rules::of_owner(&pk, None))
-            .range(rules::env_range(query.env.as_deref()))
-            .ordered(&BY_MINER, query.newest_first)
-            .limit(query.limit)
-            .select(select(query.conversation)?);
-        // Without conversations the lean index holds the same rows in the
-        // same order for the price of their lean size; it cannot be read
-        // strongly, so strong reads stay on the partition, and so do reads
-        // of a table created before the index (until `init` adds it).
-        let items = match (query.conversation, self.reads(T)) {
-            (Conversation::Skip, Consistency::Eventual) => {
-                let lean = Query {
-                    target: Target::Index {
-                        index: index(T, LEAN_SAMPLES_INDEX)?,
-                        hash: Attr::s(&pk),
-                    },
-                    ..q.clone()
-                };
-                match self.read_items(T, lean).await {
-                    Err(Error::MissingIndex { table, index, .. }) => {
-                        tracing::warn!(%table, %index, "index missing: reading the partition; `affine-db init` creates it");
-                        self.read_items(T, q).await?
-                    }
-                    read => read?,
+        let (q, lean) = self.miner_reads(miner_hotkey, model_revision, query)?;
+        let items = match lean {
+            Some(lean) => match self.read_items(T, lean).await {
+                Err(Error::MissingIndex { table, index, .. }) => {
+                    warn_missing(&table, &index);
+                    self.read_items(T, q).await?
                 }
-            }
-            _ => self.read_items(T, q).await?,
+                read => read?,
+            },
+            None => self.read_items(T, q).await?,
         };
         self.decode(&items, query.conversation).await
     }
@@ -239,16 +369,7 @@ impl SampleStore for Tables {
         limit: Option<usize>,
         conversation: Conversation,
     ) -> Result<Vec<Sample>> {
-        keys::validate_part("env", env)?;
-        let idx = index(T, ENV_TIMESTAMP_INDEX)?;
-        let target = Target::Index {
-            index: idx,
-            hash: Attr::s(env),
-        };
-        let q = Query::new(target, rules::in_env_range(env, start_ms, end_ms))
-            .range(RangeCond::Between(Attr::int(start_ms), Attr::int(end_ms)))
-            .ordered(&BY_ENV, false)
-            .limit(limit);
+        let q = env_read(env, start_ms, end_ms, limit)?;
         let items = match conversation {
             Conversation::Skip => self.read_items(T, q).await?,
             // The index does not carry conversations: read the rows whole.
@@ -259,6 +380,57 @@ impl SampleStore for Tables {
             }
         };
         self.decode(&items, conversation).await
+    }
+
+    fn stream_samples_by_miner(
+        self: Arc<Self>,
+        miner_hotkey: String,
+        model_revision: String,
+        query: MinerSamplesQuery,
+    ) -> SampleStream {
+        let (q, lean) = match self.miner_reads(&miner_hotkey, &model_revision, &query) {
+            Ok(reads) => reads,
+            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+        };
+        let (query_now, fallback) = match lean {
+            Some(lean) => (lean, Some(q)),
+            None => (q, None),
+        };
+        Paging {
+            tables: self,
+            left: query.limit,
+            query: query_now,
+            fallback,
+            conversation: query.conversation,
+            whole: false,
+            done: false,
+        }
+        .stream()
+    }
+
+    fn stream_samples_by_env(
+        self: Arc<Self>,
+        env: String,
+        start_ms: i64,
+        end_ms: i64,
+        limit: Option<usize>,
+        conversation: Conversation,
+    ) -> SampleStream {
+        let q = match env_read(&env, start_ms, end_ms, limit) {
+            Ok(q) => q,
+            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+        };
+        let whole = conversation == Conversation::Include;
+        Paging {
+            tables: self,
+            query: if whole { q.select(Select::Keys) } else { q },
+            fallback: None,
+            left: limit,
+            conversation,
+            whole,
+            done: false,
+        }
+        .stream()
     }
 
     async fn delete_samples_before(

@@ -72,6 +72,10 @@ pub fn with_task_ids(pk: &str, task_ids: &[&str]) -> Cond {
 /// span is a round trip of its own where a batch get fetches 100.
 pub const SPAN_READ_MIN: usize = 8;
 
+/// The most samples a stream of samples reads per request: what a
+/// stream holds at once (a page, with its conversations when asked for).
+pub const STREAM_PAGE: usize = 500;
+
 /// The validated partition of one miner and revision's samples.
 pub fn owner(miner_hotkey: &str, model_revision: &str) -> Result<String> {
     keys::validate_part("miner_hotkey", miner_hotkey)?;

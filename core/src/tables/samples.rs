@@ -1,6 +1,9 @@
 //! `sample_results`: one evaluated sample with its compressed conversation.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -337,6 +340,26 @@ pub fn env_order(a: &Sample, b: &Sample) -> std::cmp::Ordering {
     BY_ENV.compare(a, b)
 }
 
+/// Samples yielded one by one as a read's pages arrive
+/// ([`SampleStore::stream_samples_by_miner`],
+/// [`SampleStore::stream_samples_by_env`]); an error ends it.
+pub type SampleStream = BoxStream<'static, Result<Sample>>;
+
+/// The samples `list` resolves to, as a stream (what the provided stream
+/// methods yield: the whole list is read first).
+pub fn list_as_stream<F>(list: F) -> SampleStream
+where
+    F: std::future::Future<Output = Result<Vec<Sample>>> + Send + 'static,
+{
+    stream::once(list)
+        .map(|read| match read {
+            Ok(samples) => stream::iter(samples.into_iter().map(Ok)).left_stream(),
+            Err(e) => stream::once(async move { Err(e) }).right_stream(),
+        })
+        .flatten()
+        .boxed()
+}
+
 /// Storage of evaluated samples.
 #[async_trait]
 pub trait SampleStore: Send + Sync {
@@ -408,6 +431,46 @@ pub trait SampleStore: Send + Sync {
         limit: Option<usize>,
         conversation: Conversation,
     ) -> Result<Vec<Sample>>;
+
+    /// [`SampleStore::get_samples_by_miner`] as a stream: the same samples
+    /// in the same order, validated the same way (a refusal is the
+    /// stream's only item). The core's handles read a page at a time, so
+    /// what the stream holds is bounded by a page
+    /// ([`crate::rules::samples::STREAM_PAGE`]), not by the result; the
+    /// provided method reads the whole list first.
+    fn stream_samples_by_miner(
+        self: Arc<Self>,
+        miner_hotkey: String,
+        model_revision: String,
+        query: MinerSamplesQuery,
+    ) -> SampleStream
+    where
+        Self: 'static,
+    {
+        list_as_stream(async move {
+            self.get_samples_by_miner(&miner_hotkey, &model_revision, &query)
+                .await
+        })
+    }
+
+    /// [`SampleStore::get_samples_by_env`] as a stream, as
+    /// [`SampleStore::stream_samples_by_miner`] is of its list.
+    fn stream_samples_by_env(
+        self: Arc<Self>,
+        env: String,
+        start_ms: i64,
+        end_ms: i64,
+        limit: Option<usize>,
+        conversation: Conversation,
+    ) -> SampleStream
+    where
+        Self: 'static,
+    {
+        list_as_stream(async move {
+            self.get_samples_by_env(&env, start_ms, end_ms, limit, conversation)
+                .await
+        })
+    }
 
     /// Deletes every sample of the miner and revision, in every env, whose
     /// timestamp is before `before_ms`. Returns how many were deleted.

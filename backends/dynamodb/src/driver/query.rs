@@ -31,14 +31,15 @@ use std::collections::HashSet;
 
 use affine_db_core::cond::Cond;
 use affine_db_core::driver::{
-    compare_attrs, Consistency, Cursor, Page, Query, RangeCond, Select, Target,
+    compare_attrs, invalid_cursor, parse_cursor, Consistency, Cursor, Page, Query, RangeCond,
+    Select, Target,
 };
 use affine_db_core::schema::{Projection, PK, SK};
 use affine_db_core::{Error, Item, Result, Table};
 
 use super::DynamoDriver;
 use crate::convert;
-use crate::errors::{self, STORE};
+use crate::errors;
 use crate::expr::Expr;
 use crate::lifecycle;
 use crate::pager::{Pager, Request};
@@ -279,29 +280,6 @@ fn request(
     }
 }
 
-/// The cursor resuming after `item` in `query`'s order: the item's order
-/// attributes and keys.
-fn cursor_of(query: &Query, item: &Item) -> Result<Cursor> {
-    let mut at = Item::new();
-    for name in query.order.iter().map(|s| s.attr).chain([PK, SK]) {
-        if let Some(v) = item.get(name) {
-            at.insert(name.to_string(), v.clone());
-        }
-    }
-    serde_json::to_string(&at).map_err(|e| Error::backend(format!("{STORE}: cursor: {e}")))
-}
-
-fn bad_cursor() -> Error {
-    Error::invalid(
-        "cursor",
-        "not a cursor returned by this query; start without one",
-    )
-}
-
-fn parse_cursor(cursor: &str) -> Result<Item> {
-    serde_json::from_str(cursor).map_err(|_| bad_cursor())
-}
-
 /// One page of `query` on `table`.
 pub(super) async fn run(d: &DynamoDriver, table: Table, query: &Query) -> Result<Page> {
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
@@ -336,7 +314,7 @@ async fn in_key_order(
         None => None,
         Some(at) => match convert::item_key(at) {
             Some((pk, sk)) => Some(convert::key(pk, sk)),
-            None => return Err(bad_cursor()),
+            None => return Err(invalid_cursor()),
         },
     };
     let mut pager = Pager::resuming(
@@ -359,7 +337,7 @@ async fn in_key_order(
         if query.limit.is_some_and(|l| out.len() >= l) {
             let more = rest.next().is_some() || !pager.is_done();
             let cursor = match out.last() {
-                Some(last) if more => Some(cursor_of(query, last)?),
+                Some(last) if more => Some(query.cursor_after(last)?),
                 _ => None,
             };
             return Ok((out, cursor));
@@ -368,12 +346,25 @@ async fn in_key_order(
     Ok((out, None))
 }
 
+/// How many entries a resumed index-order read reads besides its limit
+/// for the ones at its start that the cursor skips (the last item
+/// returned, and its ties), so one request usually serves the page.
+const RESUMED_TIES: usize = 16;
+
 /// The `Limit` of each page of an index-order read of `query`: one more
 /// than its limit (the item past the last returned tells whether ties
-/// remain unread), at least [`FILTERED_PAGE`] so a block of equal range
-/// values takes few round trips; `None` (pages of 1 MB) without a limit.
+/// remain unread), [`RESUMED_TIES`] more when resuming, at least
+/// [`FILTERED_PAGE`] so a block of equal range values takes few round
+/// trips; `None` (pages of 1 MB) without a limit.
 fn index_page_limit(query: &Query) -> Option<i32> {
-    let page = query.limit?.saturating_add(1).max(FILTERED_PAGE);
+    // A read resuming at the range value of the last item it returned
+    // reads again the entries of that value the cursor skips: a few more.
+    let resumed = if query.cursor.is_some() {
+        RESUMED_TIES
+    } else {
+        0
+    };
+    let page = query.limit?.saturating_add(1 + resumed).max(FILTERED_PAGE);
     Some(i32::try_from(page).unwrap_or(i32::MAX))
 }
 
@@ -420,7 +411,7 @@ async fn sorted(
             let more = items.len() > limit || !pager.is_done();
             items.truncate(limit);
             let cursor = match items.last() {
-                Some(last) if more => Some(cursor_of(query, last)?),
+                Some(last) if more => Some(query.cursor_after(last)?),
                 _ => None,
             };
             return Ok((items, cursor));
@@ -432,7 +423,7 @@ async fn sorted(
         if items.len() > limit {
             items.truncate(limit);
             if let Some(last) = items.last() {
-                cursor = Some(cursor_of(query, last)?);
+                cursor = Some(query.cursor_after(last)?);
             }
         }
     }
