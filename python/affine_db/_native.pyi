@@ -17,6 +17,7 @@ __all__ = [
     "get_client",
     "run_cli",
     "SampleResultsDAO",
+    "SamplePages",
     "TaskQueueDAO",
     "ExecutionLogsDAO",
     "ScoresDAO",
@@ -96,9 +97,31 @@ class SampleResultsDAO:
         limit: Optional[int] = None,
         include_conversation: bool = True,
     ) -> Awaitable[list[_Record]]: ...
+    def stream_samples_by_miner(
+        self,
+        miner_hotkey: str,
+        model_revision: str,
+        env: Optional[str] = None,
+        limit: Optional[int] = None,
+        reverse: bool = True,
+        include_conversation: bool = True,
+    ) -> SamplePages: ...
+    def stream_samples_by_env(
+        self,
+        env: str,
+        start_timestamp: int,
+        end_timestamp: int,
+        limit: Optional[int] = None,
+        include_conversation: bool = True,
+    ) -> SamplePages: ...
     def delete_samples_before(
         self, miner_hotkey: str, model_revision: str, cutoff_timestamp: int
     ) -> Awaitable[int]: ...
+
+@final
+class SamplePages:
+    """The pages of a stream of samples (``iter_samples_by_*``)."""
+    def next_page(self) -> Awaitable[Optional[list[_Record]]]: ...
 
 class TaskQueueDAO:
     def __init__(self) -> None: ...

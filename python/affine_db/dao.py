@@ -15,7 +15,7 @@ are ``None`` here and filled in by the core.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, AsyncIterator, Literal, Mapping, Optional
 
 from . import _native
 
@@ -138,6 +138,44 @@ class SampleResultsDAO(_native.SampleResultsDAO):
         return await super().get_samples_by_env(
             env, start_timestamp, end_timestamp, limit, include_conversation
         )
+
+    async def iter_samples_by_miner(
+        self,
+        miner_hotkey: str,
+        model_revision: str,
+        env: Optional[str] = None,
+        limit: Optional[int] = None,
+        reverse: bool = True,
+        include_conversation: bool = True,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``get_samples_by_miner`` for ``async for``: the same samples in the
+        same order, yielded as each page (500) arrives, so memory holds a
+        page, not the result. Nothing is read until the first iteration."""
+        _numbers(limit=limit)
+        pages = super().stream_samples_by_miner(
+            miner_hotkey, model_revision, env, limit, reverse, include_conversation
+        )
+        while (page := await pages.next_page()) is not None:
+            for row in page:
+                yield row
+
+    async def iter_samples_by_env(
+        self,
+        env: str,
+        start_timestamp: int,
+        end_timestamp: int,
+        limit: Optional[int] = None,
+        include_conversation: bool = True,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``get_samples_by_env`` for ``async for``, as
+        ``iter_samples_by_miner`` is of its list."""
+        _numbers(start_timestamp=start_timestamp, end_timestamp=end_timestamp, limit=limit)
+        pages = super().stream_samples_by_env(
+            env, start_timestamp, end_timestamp, limit, include_conversation
+        )
+        while (page := await pages.next_page()) is not None:
+            for row in page:
+                yield row
 
     async def delete_samples_before(
         self, miner_hotkey: str, model_revision: str, cutoff_timestamp: int

@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(client::run_cli, m)?)?;
     m.add_class::<client::Client>()?;
     m.add_class::<dao::samples::SampleResultsDAO>()?;
+    m.add_class::<dao::samples::SamplePages>()?;
     m.add_class::<dao::tasks::TaskQueueDAO>()?;
     m.add_class::<dao::logs::ExecutionLogsDAO>()?;
     m.add_class::<dao::scores::ScoresDAO>()?;

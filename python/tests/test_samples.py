@@ -147,3 +147,34 @@ async def test_an_item_over_400_kb_raises_too_large_and_writes_nothing(store) ->
         await dao.save_sample(**sample_args(miner_hotkey=hk, conversation={"blob": noise}))
     assert info.value.size is not None and info.value.size > info.value.limit
     assert await dao.get_samples_by_miner(hk, "v1.0.0") == []
+
+
+async def test_iter_samples_yield_the_lists_page_by_page(store) -> None:
+    """``iter_samples_by_*`` yield exactly what the lists return, over more
+    than one page of the stream (500), and read nothing until iterated."""
+    import asyncio
+
+    dao = SampleResultsDAO()
+    hk = unique()
+    t0 = now_ms() - 100_000
+    saves = [
+        dao.save_sample(
+            **sample_args(miner_hotkey=hk, env=["SAT", "ABD"][i % 2], timestamp=t0 + i, dataset_index=i)
+        )
+        for i in range(520)
+    ]
+    for start in range(0, len(saves), 50):
+        await asyncio.gather(*saves[start : start + 50])
+    for kwargs in [{}, {"reverse": False}, {"env": "ABD"}, {"limit": 501, "include_conversation": False}]:
+        listed = await dao.get_samples_by_miner(hk, "v1.0.0", **kwargs)
+        streamed = [row async for row in dao.iter_samples_by_miner(hk, "v1.0.0", **kwargs)]
+        assert len(streamed) == len(listed) and streamed == listed, kwargs
+    listed = await dao.get_samples_by_env("SAT", t0, t0 + 1_000, include_conversation=False)
+    rows = dao.iter_samples_by_env("SAT", t0, t0 + 1_000, include_conversation=False)
+    assert [row async for row in rows] == listed
+    assert len(listed) == 260
+    never_iterated = dao.iter_samples_by_env("S#T", 0, 1)
+    del never_iterated
+    with pytest.raises(affine_db.InvalidInput):
+        async for _ in dao.iter_samples_by_env("S#T", 0, 1):
+            pass

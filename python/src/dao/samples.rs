@@ -1,6 +1,10 @@
 //! `SampleResultsDAO`: evaluated samples with compressed conversations.
 
-use affine_db::{Conversation, MinerSamplesQuery, NewSample};
+use std::sync::Arc;
+
+use affine_db::rules::samples::STREAM_PAGE;
+use affine_db::{Conversation, MinerSamplesQuery, NewSample, Result, Sample, SampleStream};
+use futures::stream::{BoxStream, StreamExt};
 use pyo3::prelude::*;
 
 use crate::client::{run, store};
@@ -12,6 +16,43 @@ fn conversation(include: bool) -> Conversation {
         Conversation::Include
     } else {
         Conversation::Skip
+    }
+}
+
+/// The pages of a stream of samples, for `async for` (`dao.py`'s
+/// `iter_samples_by_*`): each `next_page()` resolves to the next page as a
+/// list of dicts (at most a page of samples held at once), `None` after
+/// the last; an error raises its exception and ends the stream.
+#[pyclass(module = "affine_db._native", frozen)]
+pub struct SamplePages {
+    pages: Arc<tokio::sync::Mutex<BoxStream<'static, Vec<Result<Sample>>>>>,
+}
+
+impl SamplePages {
+    fn of(stream: SampleStream) -> SamplePages {
+        SamplePages {
+            pages: Arc::new(tokio::sync::Mutex::new(
+                stream.ready_chunks(STREAM_PAGE).boxed(),
+            )),
+        }
+    }
+}
+
+#[pymethods]
+impl SamplePages {
+    /// The next page of samples (a list of dicts), `None` after the last.
+    fn next_page<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pages = self.pages.clone();
+        run(py, async move {
+            let mut pages = pages.lock().await;
+            match pages.next().await {
+                None => Ok(None),
+                Some(page) => {
+                    let samples = page.into_iter().collect::<Result<Vec<Sample>>>()?;
+                    Ok(Some(Json::of(&samples)?))
+                }
+            }
+        })
     }
 }
 
@@ -175,6 +216,59 @@ impl SampleResultsDAO {
                     .await?,
             )
         })
+    }
+
+    /// `get_samples_by_miner` as pages of a stream (see [`SamplePages`]):
+    /// the same samples in the same order, read a page at a time.
+    #[pyo3(signature = (miner_hotkey, model_revision, env=None, limit=None, reverse=true, include_conversation=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream_samples_by_miner(
+        &self,
+        py: Python<'_>,
+        miner_hotkey: String,
+        model_revision: String,
+        env: Option<String>,
+        limit: Option<i64>,
+        reverse: bool,
+        include_conversation: bool,
+    ) -> PyResult<SamplePages> {
+        let store = store()?;
+        let query = MinerSamplesQuery {
+            env,
+            limit: check(py, self::limit("limit", limit))?,
+            newest_first: reverse,
+            conversation: conversation(include_conversation),
+        };
+        Ok(SamplePages::of(
+            store
+                .samples
+                .clone()
+                .stream_samples_by_miner(miner_hotkey, model_revision, query),
+        ))
+    }
+
+    /// `get_samples_by_env` as pages of a stream (see [`SamplePages`]).
+    #[pyo3(signature = (env, start_timestamp, end_timestamp, limit=None, include_conversation=true))]
+    fn stream_samples_by_env(
+        &self,
+        py: Python<'_>,
+        env: String,
+        start_timestamp: i64,
+        end_timestamp: i64,
+        limit: Option<i64>,
+        include_conversation: bool,
+    ) -> PyResult<SamplePages> {
+        let store = store()?;
+        let limit = check(py, self::limit("limit", limit))?;
+        Ok(SamplePages::of(
+            store.samples.clone().stream_samples_by_env(
+                env,
+                start_timestamp,
+                end_timestamp,
+                limit,
+                conversation(include_conversation),
+            ),
+        ))
     }
 
     /// Deletes every sample of the miner and revision, in every env, older
