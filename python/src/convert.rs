@@ -10,7 +10,7 @@
 //! infinities, non-string keys, sets, bytes, ...) as invalid input before
 //! anything is written.
 
-use affine_db::{Error, Result};
+use affine_db::{Error, Result, Sample};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Serialize;
@@ -40,6 +40,73 @@ impl<'py> IntoPyObject<'py> for Json {
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, self.0)
     }
+}
+
+/// Samples on their way to Python: a list of dicts, field by field in the
+/// order `serde` writes a [`Sample`] (what [`Json::of`] gives), without
+/// building the JSON first — the scorer's hot read converts every sample
+/// of every miner. Destructuring every field makes a field added to
+/// `Sample` a compile error here.
+pub struct Samples(pub Vec<Sample>);
+
+impl<'py> IntoPyObject<'py> for Samples {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let list = PyList::empty(py);
+        for sample in self.0 {
+            list.append(sample_dict(py, sample)?)?;
+        }
+        Ok(list.into_any())
+    }
+}
+
+fn sample_dict(py: Python<'_>, sample: Sample) -> PyResult<Bound<'_, PyDict>> {
+    use pyo3::intern;
+    let Sample {
+        sample_id,
+        miner_hotkey,
+        model_revision,
+        model_hash,
+        uid,
+        env,
+        subset,
+        dataset_index,
+        task_id,
+        score,
+        success,
+        latency_ms,
+        timestamp,
+        conversation,
+        validator_hotkey,
+        block_number,
+        signature,
+    } = sample;
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "sample_id"), sample_id)?;
+    d.set_item(intern!(py, "miner_hotkey"), miner_hotkey)?;
+    d.set_item(intern!(py, "model_revision"), model_revision)?;
+    d.set_item(intern!(py, "model_hash"), model_hash)?;
+    d.set_item(intern!(py, "uid"), uid)?;
+    d.set_item(intern!(py, "env"), env)?;
+    d.set_item(intern!(py, "subset"), subset)?;
+    d.set_item(intern!(py, "dataset_index"), dataset_index)?;
+    d.set_item(intern!(py, "task_id"), task_id)?;
+    d.set_item(intern!(py, "score"), PyFloat::new(py, score))?;
+    d.set_item(intern!(py, "success"), success)?;
+    d.set_item(intern!(py, "latency_ms"), latency_ms)?;
+    d.set_item(intern!(py, "timestamp"), timestamp)?;
+    let conversation = match conversation {
+        Some(v) => to_py(py, v)?,
+        None => py.None().into_bound(py),
+    };
+    d.set_item(intern!(py, "conversation"), conversation)?;
+    d.set_item(intern!(py, "validator_hotkey"), validator_hotkey)?;
+    d.set_item(intern!(py, "block_number"), block_number)?;
+    d.set_item(intern!(py, "signature"), signature)?;
+    Ok(d)
 }
 
 /// A JSON number as an `int` when it is an integer (of any size), else a `float`.

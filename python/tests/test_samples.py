@@ -29,6 +29,10 @@ async def test_save_sample_returns_the_stored_sample_and_reads_back(store) -> No
     assert len(saved["sample_id"]) == 36
     rows = await dao.get_samples_by_miner(hk, "v1.0.0")
     assert rows == [saved]
+    # The list reads convert samples field by field: same keys, same order.
+    assert list(rows[0]) == list(saved)
+    by_env = await dao.get_samples_by_env(saved["env"], saved["timestamp"], saved["timestamp"])
+    assert [list(r) for r in by_env] == [list(saved)] and by_env == [saved]
     for key, value in sample_args(miner_hotkey=hk, score=1.0, conversation=conversation).items():
         assert rows[0][key] == value, key
 

@@ -8,7 +8,7 @@ use futures::stream::{BoxStream, StreamExt};
 use pyo3::prelude::*;
 
 use crate::client::{run, store};
-use crate::convert::{limit, to_json, Json};
+use crate::convert::{limit, to_json, Json, Samples};
 use crate::errors::check;
 
 fn conversation(include: bool) -> Conversation {
@@ -49,7 +49,7 @@ impl SamplePages {
                 None => Ok(None),
                 Some(page) => {
                     let samples = page.into_iter().collect::<Result<Vec<Sample>>>()?;
-                    Ok(Some(Json::of(&samples)?))
+                    Ok(Some(Samples(samples)))
                 }
             }
         })
@@ -150,12 +150,12 @@ impl SampleResultsDAO {
             conversation: conversation(include_conversation),
         };
         run(py, async move {
-            Json::of(
-                &store
+            Ok(Samples(
+                store
                     .samples
                     .get_samples_by_miner(&miner_hotkey, &model_revision, &query)
                     .await?,
-            )
+            ))
         })
     }
 
@@ -173,8 +173,8 @@ impl SampleResultsDAO {
     ) -> PyResult<Bound<'py, PyAny>> {
         let store = store()?;
         run(py, async move {
-            Json::of(
-                &store
+            Ok(Samples(
+                store
                     .samples
                     .get_samples_by_task_ids(
                         &miner_hotkey,
@@ -183,7 +183,7 @@ impl SampleResultsDAO {
                         conversation(include_conversation),
                     )
                     .await?,
-            )
+            ))
         })
     }
 
@@ -203,8 +203,8 @@ impl SampleResultsDAO {
         let store = store()?;
         let limit = check(py, self::limit("limit", limit))?;
         run(py, async move {
-            Json::of(
-                &store
+            Ok(Samples(
+                store
                     .samples
                     .get_samples_by_env(
                         &env,
@@ -214,7 +214,7 @@ impl SampleResultsDAO {
                         conversation(include_conversation),
                     )
                     .await?,
-            )
+            ))
         })
     }
 
