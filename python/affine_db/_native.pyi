@@ -97,7 +97,7 @@ class SampleResultsDAO:
         limit: Optional[int] = None,
         include_conversation: bool = True,
     ) -> Awaitable[list[_Record]]: ...
-    def stream_samples_by_miner(
+    def _stream_samples_by_miner(
         self,
         miner_hotkey: str,
         model_revision: str,
@@ -106,7 +106,7 @@ class SampleResultsDAO:
         reverse: bool = True,
         include_conversation: bool = True,
     ) -> SamplePages: ...
-    def stream_samples_by_env(
+    def _stream_samples_by_env(
         self,
         env: str,
         start_timestamp: int,

@@ -152,7 +152,7 @@ class SampleResultsDAO(_native.SampleResultsDAO):
         same order, yielded as each page (500) arrives, so memory holds a
         page, not the result. Nothing is read until the first iteration."""
         _numbers(limit=limit)
-        pages = super().stream_samples_by_miner(
+        pages = super()._stream_samples_by_miner(
             miner_hotkey, model_revision, env, limit, reverse, include_conversation
         )
         while (page := await pages.next_page()) is not None:
@@ -170,7 +170,7 @@ class SampleResultsDAO(_native.SampleResultsDAO):
         """``get_samples_by_env`` for ``async for``, as
         ``iter_samples_by_miner`` is of its list."""
         _numbers(start_timestamp=start_timestamp, end_timestamp=end_timestamp, limit=limit)
-        pages = super().stream_samples_by_env(
+        pages = super()._stream_samples_by_env(
             env, start_timestamp, end_timestamp, limit, include_conversation
         )
         while (page := await pages.next_page()) is not None:

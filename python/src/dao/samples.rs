@@ -220,7 +220,7 @@ impl SampleResultsDAO {
 
     /// `get_samples_by_miner` as pages of a stream (see [`SamplePages`]):
     /// the same samples in the same order, read a page at a time.
-    #[pyo3(signature = (miner_hotkey, model_revision, env=None, limit=None, reverse=true, include_conversation=true))]
+    #[pyo3(name = "_stream_samples_by_miner", signature = (miner_hotkey, model_revision, env=None, limit=None, reverse=true, include_conversation=true))]
     #[allow(clippy::too_many_arguments)]
     fn stream_samples_by_miner(
         &self,
@@ -248,7 +248,7 @@ impl SampleResultsDAO {
     }
 
     /// `get_samples_by_env` as pages of a stream (see [`SamplePages`]).
-    #[pyo3(signature = (env, start_timestamp, end_timestamp, limit=None, include_conversation=true))]
+    #[pyo3(name = "_stream_samples_by_env", signature = (env, start_timestamp, end_timestamp, limit=None, include_conversation=true))]
     fn stream_samples_by_env(
         &self,
         py: Python<'_>,
