@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! cargo bench --bench scoring -- sqlite [--miners 256] [--samples 3000] [--rounds 3]
+//! cargo bench --bench scoring -- env-memory [--miners 256] [--samples 3000]
 //! cargo bench --bench scoring -- dynamodb --endpoint URL [--miners 32] [--samples 1000]
 //! cargo test --bench scoring      # smoke test: both modes on small sizes
 //! ```
@@ -18,7 +19,9 @@
 //! baseline: on SQLite `rusqlite` selecting the same columns of the same
 //! file one partition at a time in sort key order; on DynamoDB a raw SDK
 //! query loop over each partition, every attribute (the original layer's
-//! read). DynamoDB reads go through `affine_db_testkit::meter`, which bills
+//! read). `env-memory` compares the peak RSS of reading every env's samples
+//! with conversations as lists (`get_samples_by_env`) and as streams.
+//! DynamoDB reads go through `affine_db_testkit::meter`, which bills
 //! them as DynamoDB would.
 
 use std::path::Path;
@@ -136,6 +139,36 @@ async fn read_affine(samples: Arc<dyn SampleStore>, miners: usize, stream: bool)
         } else {
             let found = samples
                 .get_samples_by_miner(&hk, &rev, &q)
+                .await
+                .expect("read");
+            rows += found.len() as u64;
+            sum += found.iter().map(|s| s.dataset_index).sum::<i64>();
+        }
+    }
+    (rows, sum)
+}
+
+/// Every sample of every env, with conversations, through
+/// `get_samples_by_env` (the whole list held) or its stream (a page held).
+async fn read_env(samples: Arc<dyn SampleStore>, stream: bool) -> Tally {
+    let (mut rows, mut sum) = (0u64, 0i64);
+    for env in ENVS {
+        if stream {
+            let mut s = samples.clone().stream_samples_by_env(
+                env.into(),
+                0,
+                i64::MAX / 2,
+                None,
+                Conversation::Include,
+            );
+            while let Some(row) = s.next().await {
+                let row = row.expect("stream");
+                rows += 1;
+                sum += row.dataset_index;
+            }
+        } else {
+            let found = samples
+                .get_samples_by_env(env, 0, i64::MAX / 2, None, Conversation::Include)
                 .await
                 .expect("read");
             rows += found.len() as u64;
@@ -264,6 +297,11 @@ async fn way(args: &Args) -> Value {
             start = Instant::now();
             read_sdk(&m.url, args.get("prefix").expect("--prefix"), miners).await
         }
+        ("env-list" | "env-stream", None) => {
+            let store = affine_db::open(url).await.expect("open");
+            start = Instant::now();
+            read_env(store.samples.clone(), way == "env-stream").await
+        }
         (affine, meter) => {
             let url = match meter {
                 Some(m) => format!(
@@ -297,8 +335,9 @@ async fn way(args: &Args) -> Value {
 /// Seeds the store, then runs every way `rounds` times, interleaved, each
 /// in its own process; the medians side by side with the baseline's.
 async fn compare(mode: &str, args: &Args, url: &str, extra: &[String]) -> Value {
-    let miners = args.num("miners", if mode == "sqlite" { 256 } else { 32 });
-    let samples = args.num("samples", if mode == "sqlite" { 3_000 } else { 1_000 });
+    let dynamo = mode == "dynamodb";
+    let miners = args.num("miners", if dynamo { 32 } else { 256 });
+    let samples = args.num("samples", if dynamo { 1_000 } else { 3_000 });
     let rounds = args.num("rounds", 3);
     let seed_url = match (mode, args.get("endpoint"), args.get("prefix")) {
         ("dynamodb", Some(ep), Some(p)) => {
@@ -310,12 +349,16 @@ async fn compare(mode: &str, args: &Args, url: &str, extra: &[String]) -> Value 
     eprintln!("seeding {miners} x {samples} samples ...");
     let seed_s = seed(&store, miners, samples).await;
     eprintln!("seeded in {seed_s:.1} s");
-    let baseline = if mode == "sqlite" { "rusqlite" } else { "sdk" };
-    let ways = ["affine", "affine-stream", baseline];
+    let (baseline, ways) = match mode {
+        "sqlite" => ("rusqlite", vec!["affine", "affine-stream", "rusqlite"]),
+        // Memory of reads by env with conversations: the list is the baseline.
+        "env-memory" => ("env-list", vec!["env-stream", "env-list"]),
+        _ => ("sdk", vec!["affine", "affine-stream", "sdk"]),
+    };
     let exe = std::env::current_exe().expect("current exe");
     let mut runs: Vec<(String, Value)> = Vec::new();
     for round in 0..rounds {
-        for w in ways {
+        for &w in &ways {
             let mut cmd = Command::new(&exe);
             cmd.args([
                 "way",
@@ -365,7 +408,7 @@ async fn compare(mode: &str, args: &Args, url: &str, extra: &[String]) -> Value 
         "seed_s": seed_s,
         "ways": {},
     });
-    for w in ways {
+    for &w in &ways {
         let mut entry = json!({
             "rows_s": median(w, "rows_s"),
             "peak_rss_mb": median(w, "peak_rss_mb"),
@@ -376,6 +419,8 @@ async fn compare(mode: &str, args: &Args, url: &str, extra: &[String]) -> Value 
         }
         if w != baseline {
             entry["rows_s_vs_baseline"] = json!(median(w, "rows_s") / median(baseline, "rows_s"));
+            entry["peak_rss_vs_baseline"] =
+                json!(median(w, "peak_rss_mb") / median(baseline, "peak_rss_mb"));
             if mode == "dynamodb" {
                 entry["read_units_vs_baseline"] =
                     json!(median(w, "read_units") / median(baseline, "read_units"));
@@ -386,9 +431,9 @@ async fn compare(mode: &str, args: &Args, url: &str, extra: &[String]) -> Value 
     out
 }
 
-async fn sqlite_mode(args: &Args, dir: &Path) -> Value {
+async fn sqlite_mode(mode: &str, args: &Args, dir: &Path) -> Value {
     let url = format!("sqlite://{}", dir.join("scoring.db").display());
-    compare("sqlite", args, &url, &[]).await
+    compare(mode, args, &url, &[]).await
 }
 
 async fn dynamodb_mode(args: &Args) -> Value {
@@ -425,9 +470,12 @@ async fn smoke() {
         v.extend(extra.iter().map(|s| s.to_string()));
         Args(v)
     };
-    let s = sqlite_mode(&small(&[]), dir.path()).await;
+    let s = sqlite_mode("sqlite", &small(&[]), dir.path()).await;
     assert_eq!(s["rows"], 360, "{s}");
     assert!(s["ways"]["affine"]["rows_s"].as_f64().unwrap() > 0.0, "{s}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = sqlite_mode("env-memory", &small(&[]), dir.path()).await;
+    assert_eq!(e["rows"], 360, "{e}");
     match std::env::var("AFFINE_TEST_DYNAMODB_ENDPOINT") {
         Ok(ep) if !ep.is_empty() => {
             let d = dynamodb_mode(&small(&["--endpoint", &ep])).await;
@@ -476,12 +524,12 @@ fn main() {
     let out = rt.block_on(async {
         match mode.as_str() {
             "way" => way(&args).await,
-            "sqlite" => {
+            "sqlite" | "env-memory" => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                sqlite_mode(&args, dir.path()).await
+                sqlite_mode(&mode, &args, dir.path()).await
             }
             "dynamodb" => dynamodb_mode(&args).await,
-            other => panic!("unknown mode {other:?}: sqlite, dynamodb"),
+            other => panic!("unknown mode {other:?}: sqlite, env-memory, dynamodb"),
         }
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
