@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use affine_db_core::drift::Drift;
 use affine_db_core::driver::{
-    check_put, parse_cursor, Applied, Capabilities, Consistency, Cursor, Driver, Mutation, Page,
-    Query, Select,
+    check_put, invalid_cursor, parse_cursor, Applied, Capabilities, Consistency, Cursor, Driver,
+    Mutation, Page, Query, Select,
 };
 use affine_db_core::mutation::Write;
 use affine_db_core::schema::Table;
-use affine_db_core::{Error, Item, Result, ScanPage};
+use affine_db_core::{Item, Result, ScanPage};
 use async_trait::async_trait;
 use rusqlite::params;
 
@@ -97,14 +97,11 @@ impl SqliteDriver {
     }
 }
 
-/// The driver hands out no query cursors (every page is the last), so a
-/// cursor given back is not one of its own.
+/// A count or delete covers every match of its query: a cursor (which
+/// resumes a page of [`Driver::query`]) is refused.
 fn refuse_cursor(query: &Query) -> Result<()> {
     match query.cursor {
-        Some(_) => Err(Error::invalid(
-            "cursor",
-            "not a cursor returned by this query; start without one",
-        )),
+        Some(_) => Err(invalid_cursor()),
         None => Ok(()),
     }
 }
@@ -244,15 +241,7 @@ impl Driver for SqliteDriver {
             .db
             .read(move |tx| cols.query(tx, &sql.text, rusqlite::params_from_iter(sql.params)))
             .await?;
-        let mut cursor = None;
-        if let Some(limit) = query.limit {
-            if items.len() > limit {
-                items.truncate(limit);
-                if let Some(last) = items.last() {
-                    cursor = Some(query.cursor_after(last)?);
-                }
-            }
-        }
+        let cursor = query.truncate_to_limit(&mut items)?;
         let items = items.into_iter().map(|i| query.project(table, i)).collect();
         Ok(Page { items, cursor })
     }

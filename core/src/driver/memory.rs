@@ -73,6 +73,20 @@ impl InMemory {
     }
 }
 
+/// Checks every item ([`check_put`]) before any is written.
+fn check_all(table: Table, items: &[Item]) -> Result<()> {
+    items.iter().try_for_each(|item| check_put(table, item))
+}
+
+/// Writes whole items into `rows`, replacing those with the same keys.
+fn insert_all(rows: &mut Rows, items: Vec<Item>) {
+    for item in items {
+        if let Some(key) = super::key_of(&item) {
+            rows.insert(key, item);
+        }
+    }
+}
+
 fn rows_of<'a>(
     tables: &'a mut BTreeMap<Table, Rows>,
     table: Table,
@@ -151,16 +165,10 @@ impl Driver for InMemory {
     }
 
     async fn put_batch(&self, table: Table, items: Vec<Item>) -> Result<()> {
-        for item in &items {
-            check_put(table, item)?;
-        }
+        check_all(table, &items)?;
         let mut tables = self.lock();
         let rows = rows_of(&mut tables, table, self)?;
-        for item in items {
-            if let Some(key) = super::key_of(&item) {
-                rows.insert(key, item);
-            }
-        }
+        insert_all(rows, items);
         Ok(())
     }
 
@@ -170,19 +178,13 @@ impl Driver for InMemory {
         deletes: Vec<(String, String)>,
         puts: Vec<Item>,
     ) -> Result<()> {
-        for item in &puts {
-            check_put(table, item)?;
-        }
+        check_all(table, &puts)?;
         let mut tables = self.lock();
         let rows = rows_of(&mut tables, table, self)?;
         for key in &deletes {
             rows.remove(key);
         }
-        for item in puts {
-            if let Some(key) = super::key_of(&item) {
-                rows.insert(key, item);
-            }
-        }
+        insert_all(rows, puts);
         Ok(())
     }
 
@@ -192,16 +194,10 @@ impl Driver for InMemory {
         puts: Vec<Item>,
         deletes: Vec<Query>,
     ) -> Result<()> {
-        for item in &puts {
-            check_put(table, item)?;
-        }
+        check_all(table, &puts)?;
         let mut tables = self.lock();
         let rows = rows_of(&mut tables, table, self)?;
-        for item in puts {
-            if let Some(key) = super::key_of(&item) {
-                rows.insert(key, item);
-            }
-        }
+        insert_all(rows, puts);
         rows.retain(|_, item| !deletes.iter().any(|q| q.accepts(item)));
         Ok(())
     }
@@ -234,15 +230,7 @@ impl Driver for InMemory {
             }
         };
         items.sort_by(|a, b| query.compare(a, b));
-        let mut cursor = None;
-        if let Some(limit) = query.limit {
-            if items.len() > limit {
-                items.truncate(limit);
-                if let Some(last) = items.last() {
-                    cursor = Some(query.cursor_after(last)?);
-                }
-            }
-        }
+        let cursor = query.truncate_to_limit(&mut items)?;
         let items = items.into_iter().map(|i| query.project(table, i)).collect();
         Ok(Page { items, cursor })
     }

@@ -374,6 +374,19 @@ impl Query {
         }
         serde_json::to_string(&at).map_err(|e| Error::backend(format!("cursor: {e}")))
     }
+
+    /// Keeps the first [`Query::limit`] of `items` (already in this query's
+    /// order); the cursor after the last one kept when some were left out,
+    /// so the next page starts there.
+    pub fn truncate_to_limit(&self, items: &mut Vec<Item>) -> Result<Option<Cursor>> {
+        match self.limit {
+            Some(limit) if items.len() > limit => {
+                items.truncate(limit);
+                items.last().map(|last| self.cursor_after(last)).transpose()
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// The input error of a cursor no query of this kind returned.

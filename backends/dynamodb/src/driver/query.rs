@@ -12,9 +12,9 @@
 //! pages until the query has `limit` matches or the data ends.
 //!
 //! When the query's order is the partition's key order (by `sk`, either
-//! way; also on an index keyed like the table), the pages are read in that order and reading stops at the limit;
-//! the cursor names the last item returned and the next page starts right
-//! after it (`ExclusiveStartKey`). When an index query's order starts with
+//! way; also on an index keyed like the table), the pages are read in that
+//! order and reading stops at the limit; the cursor names the last item
+//! returned and the next page starts right after it (`ExclusiveStartKey`). When an index query's order starts with
 //! the index's range attribute, the pages are read in that direction and
 //! reading stops once the query has `limit` matches and the last item read
 //! lies strictly beyond the `limit`-th one's range value (DynamoDB orders
@@ -418,15 +418,7 @@ async fn sorted(
         }
     }
     items.sort_by(|a, b| query.compare(a, b));
-    let mut cursor = None;
-    if let Some(limit) = query.limit {
-        if items.len() > limit {
-            items.truncate(limit);
-            if let Some(last) = items.last() {
-                cursor = Some(query.cursor_after(last)?);
-            }
-        }
-    }
+    let cursor = query.truncate_to_limit(&mut items)?;
     Ok((items, cursor))
 }
 
