@@ -9,14 +9,13 @@ use async_trait::async_trait;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{index, Tables};
-use crate::cond::Cond;
 use crate::dictionaries;
 use crate::driver::{key_of, Consistency, Query, RangeCond, Select, Target};
 use crate::error::{Error, Result};
 use crate::item::{Attr, Item};
 use crate::keys;
 use crate::rules::samples as rules;
-use crate::schema::{Projection, Table, ENV_TIMESTAMP_INDEX, LEAN_SAMPLES_INDEX, PK};
+use crate::schema::{Projection, Table, ENV_TIMESTAMP_INDEX, LEAN_SAMPLES_INDEX};
 use crate::tables::samples::{
     Conversation, MinerSamplesQuery, NewSample, Sample, SampleKey, SampleStore, SampleStream,
     BY_ENV, BY_MINER,
@@ -84,15 +83,16 @@ impl Paging {
                 .clone()
                 .limit(Some(size))
                 .consistency(self.tables.reads(T));
-            match self.tables.driver.query(T, &q).await {
-                Err(Error::MissingIndex { table, index, .. }) if self.fallback.is_some() => {
+            // The fallback serves only the first page: a later one resumes
+            // the read that answered.
+            match (self.tables.driver.query(T, &q).await, self.fallback.take()) {
+                (Err(Error::MissingIndex { table, index, .. }), Some(fallback)) => {
                     warn_missing(&table, &index);
-                    self.query = self.fallback.take().unwrap_or_else(|| q.clone());
+                    self.query = fallback;
                 }
-                page => break page?,
+                (page, _) => break page?,
             }
         };
-        self.fallback = None;
         if let Some(left) = &mut self.left {
             *left = left.saturating_sub(page.items.len());
         }
@@ -198,12 +198,13 @@ impl Tables {
         Ok((samples, plan))
     }
 
-    /// The read of a miner's samples: the partition query, and the lean
-    /// index's query when that serves it. Without conversations the lean
-    /// index holds the same rows in the same order for the price of their
-    /// lean size; it cannot be read strongly, so strong reads stay on the
-    /// partition, and so do reads of a table made before the index (the
-    /// caller falls back on [`Error::MissingIndex`] until `init` adds it).
+    /// The read of a miner's samples, and the partition query to read
+    /// instead should it answer [`Error::MissingIndex`]. Without
+    /// conversations the lean index holds the same rows in the same order
+    /// for the price of their lean size and is the read (the partition its
+    /// fallback, for a table made before the index until `init` adds it);
+    /// it cannot be read strongly, so strong reads, and reads with
+    /// conversations, are the partition query, without a fallback.
     fn miner_reads(
         &self,
         miner_hotkey: &str,
@@ -220,17 +221,19 @@ impl Tables {
             .ordered(&BY_MINER, query.newest_first)
             .limit(query.limit)
             .select(select(query.conversation)?);
-        let lean = match (query.conversation, self.reads(T)) {
-            (Conversation::Skip, Consistency::Eventual) => Some(Query {
-                target: Target::Index {
-                    index: index(T, LEAN_SAMPLES_INDEX)?,
-                    hash: Attr::s(&pk),
-                },
-                ..q.clone()
-            }),
-            _ => None,
-        };
-        Ok((q, lean))
+        Ok(match (query.conversation, self.reads(T)) {
+            (Conversation::Skip, Consistency::Eventual) => {
+                let lean = Query {
+                    target: Target::Index {
+                        index: index(T, LEAN_SAMPLES_INDEX)?,
+                        hash: Attr::s(&pk),
+                    },
+                    ..q.clone()
+                };
+                (lean, Some(q))
+            }
+            _ => (q, None),
+        })
     }
 
     async fn decode(&self, items: &[Item], conversation: Conversation) -> Result<Vec<Sample>> {
@@ -259,7 +262,7 @@ impl Tables {
             let (Some(lo), Some(hi)) = (lo, hi) else {
                 continue;
             };
-            let span = Query::new(Target::Partition(pk.to_string()), Cond::eq_s(PK, pk))
+            let span = Query::new(Target::Partition(pk.to_string()), rules::of_owner(pk, None))
                 .range(RangeCond::Between(Attr::s(*lo), Attr::s(*hi)));
             for item in self.read_items(T, span).await? {
                 if let Some(k) = key_of(&item) {
@@ -323,16 +326,13 @@ impl SampleStore for Tables {
         model_revision: &str,
         query: &MinerSamplesQuery,
     ) -> Result<Vec<Sample>> {
-        let (q, lean) = self.miner_reads(miner_hotkey, model_revision, query)?;
-        let items = match lean {
-            Some(lean) => match self.read_items(T, lean).await {
-                Err(Error::MissingIndex { table, index, .. }) => {
-                    warn_missing(&table, &index);
-                    self.read_items(T, q).await?
-                }
-                read => read?,
-            },
-            None => self.read_items(T, q).await?,
+        let (q, fallback) = self.miner_reads(miner_hotkey, model_revision, query)?;
+        let items = match (self.read_items(T, q).await, fallback) {
+            (Err(Error::MissingIndex { table, index, .. }), Some(fallback)) => {
+                warn_missing(&table, &index);
+                self.read_items(T, fallback).await?
+            }
+            (read, _) => read?,
         };
         self.decode(&items, query.conversation).await
     }
@@ -388,18 +388,14 @@ impl SampleStore for Tables {
         model_revision: String,
         query: MinerSamplesQuery,
     ) -> SampleStream {
-        let (q, lean) = match self.miner_reads(&miner_hotkey, &model_revision, &query) {
+        let (q, fallback) = match self.miner_reads(&miner_hotkey, &model_revision, &query) {
             Ok(reads) => reads,
             Err(e) => return stream::once(async move { Err(e) }).boxed(),
-        };
-        let (query_now, fallback) = match lean {
-            Some(lean) => (lean, Some(q)),
-            None => (q, None),
         };
         Paging {
             tables: self,
             left: query.limit,
-            query: query_now,
+            query: q,
             fallback,
             conversation: query.conversation,
             whole: false,
