@@ -28,20 +28,16 @@
 //! [`test_endpoint`] puts the shim in front of a dynalite endpoint.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::Request;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
+
+use crate::http::{raw_reply, reply, serve, Reply, Upstream};
 
 /// The environment variable naming the DynamoDB implementation under test.
 pub const IMPL_ENV: &str = "AFFINE_TEST_DYNAMODB_IMPL";
@@ -115,28 +111,13 @@ struct Ttl {
 }
 
 struct Shared {
-    upstream: String,
-    http: reqwest::Client,
+    upstream: Upstream,
     options: Options,
     stats: Arc<Stats>,
     ttl: Mutex<HashMap<String, Ttl>>,
 }
 
-const JSON: &str = "application/x-amz-json-1.0";
-
-fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
-    raw_reply(status, Bytes::from(body.to_string()))
-}
-
-fn raw_reply(status: u16, body: Bytes) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", JSON)
-        .body(Full::new(body))
-        .expect("static response parts")
-}
-
-fn validation(message: &str) -> Response<Full<Bytes>> {
+fn validation(message: &str) -> Reply {
     reply(
         400,
         json!({"__type": "com.amazon.coral.validate#ValidationException", "message": message}),
@@ -144,24 +125,6 @@ fn validation(message: &str) -> Response<Full<Bytes>> {
 }
 
 impl Shared {
-    async fn forward(
-        &self,
-        path: &str,
-        headers: &hyper::HeaderMap,
-        body: Bytes,
-    ) -> Result<(u16, Bytes), String> {
-        let mut req = self.http.post(format!("{}{}", self.upstream, path));
-        for (k, v) in headers {
-            if k != "host" && k != "content-length" {
-                req = req.header(k.as_str(), v.as_bytes());
-            }
-        }
-        let res = req.body(body).send().await.map_err(|e| e.to_string())?;
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-        Ok((status, bytes))
-    }
-
     /// Forwards a `DescribeTable` of `table`: `None` when it exists, else
     /// the upstream's error response.
     async fn table_error(
@@ -169,26 +132,21 @@ impl Shared {
         path: &str,
         headers: &hyper::HeaderMap,
         table: &str,
-    ) -> Option<Response<Full<Bytes>>> {
+    ) -> Option<Reply> {
         let mut headers = headers.clone();
         headers.insert(
             "x-amz-target",
             hyper::header::HeaderValue::from_static("DynamoDB_20120810.DescribeTable"),
         );
         let body = Bytes::from(json!({ "TableName": table }).to_string());
-        match self.forward(path, &headers, body).await {
+        match self.upstream.forward(path, &headers, body).await {
             Ok((200, _)) => None,
             Ok((status, bytes)) => Some(raw_reply(status, bytes)),
             Err(e) => Some(reply(500, json!({ "message": e }))),
         }
     }
 
-    async fn describe_ttl(
-        &self,
-        path: &str,
-        headers: &hyper::HeaderMap,
-        body: &Value,
-    ) -> Response<Full<Bytes>> {
+    async fn describe_ttl(&self, path: &str, headers: &hyper::HeaderMap, body: &Value) -> Reply {
         let Some(table) = body["TableName"].as_str() else {
             return validation("TableName is required");
         };
@@ -206,12 +164,7 @@ impl Shared {
         reply(200, json!({ "TimeToLiveDescription": description }))
     }
 
-    async fn update_ttl(
-        &self,
-        path: &str,
-        headers: &hyper::HeaderMap,
-        body: &Value,
-    ) -> Response<Full<Bytes>> {
+    async fn update_ttl(&self, path: &str, headers: &hyper::HeaderMap, body: &Value) -> Reply {
         let Some(table) = body["TableName"].as_str() else {
             return validation("TableName is required");
         };
@@ -246,7 +199,7 @@ impl Shared {
         )
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>) -> Reply {
         self.stats.requests.fetch_add(1, Ordering::SeqCst);
         let path = req
             .uri()
@@ -282,7 +235,7 @@ impl Shared {
             .then(|| serde_json::from_slice::<Value>(&body).ok())
             .flatten()
             .and_then(|v| v["TableName"].as_str().map(str::to_string));
-        let (status, bytes) = match self.forward(&path, &headers, body).await {
+        let (status, bytes) = match self.upstream.forward(&path, &headers, body).await {
             Ok(r) => r,
             Err(e) => return reply(500, json!({ "message": e })),
         };
@@ -315,35 +268,16 @@ impl Shared {
 
 /// Starts a shim in front of `upstream` on the current tokio runtime.
 pub async fn start(upstream: &str, options: Options) -> Shim {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("bound address");
     let stats = Arc::new(Stats::default());
     let shared = Arc::new(Shared {
-        upstream: upstream.trim_end_matches('/').to_string(),
-        http: reqwest::Client::new(),
+        upstream: Upstream::new(upstream),
         options,
         stats: stats.clone(),
         ttl: Mutex::new(HashMap::new()),
     });
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(shared.handle(req).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let addr = serve(shared, |s, req| async move { s.handle(req).await })
+        .await
+        .expect("bind a loopback port");
     Shim {
         url: format!("http://{addr}"),
         stats,

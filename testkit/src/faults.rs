@@ -4,20 +4,16 @@
 //! `UnprocessedItems` (moto never does). It records the largest number of
 //! write requests any BatchWriteItem carried.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::Request;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
+
+use crate::http::{raw_reply, reply, serve, Reply, Upstream};
 
 /// What the proxy saw and did.
 #[derive(Debug, Default)]
@@ -45,21 +41,12 @@ pub struct Proxy {
 }
 
 struct Shared {
-    upstream: String,
-    http: reqwest::Client,
+    upstream: Upstream,
     stats: Arc<Stats>,
     throttle_all: Arc<AtomicBool>,
 }
 
-fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/x-amz-json-1.0")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
-
-fn throttle() -> Response<Full<Bytes>> {
+fn throttle() -> Reply {
     reply(
         400,
         json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "injected throttle"}),
@@ -67,25 +54,7 @@ fn throttle() -> Response<Full<Bytes>> {
 }
 
 impl Shared {
-    async fn forward(
-        &self,
-        path: &str,
-        headers: &hyper::HeaderMap,
-        body: Bytes,
-    ) -> Result<(u16, Bytes), String> {
-        let mut req = self.http.post(format!("{}{}", self.upstream, path));
-        for (k, v) in headers {
-            if k != "host" && k != "content-length" {
-                req = req.header(k.as_str(), v.as_bytes());
-            }
-        }
-        let res = req.body(body).send().await.map_err(|e| e.to_string())?;
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-        Ok((status, bytes))
-    }
-
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>) -> Reply {
         let n = self.stats.requests.fetch_add(1, Ordering::SeqCst);
         let path = req
             .uri()
@@ -138,12 +107,8 @@ impl Shared {
                 return resp;
             }
         }
-        match self.forward(&path, &headers, body).await {
-            Ok((status, bytes)) => Response::builder()
-                .status(status)
-                .header("content-type", "application/x-amz-json-1.0")
-                .body(Full::new(bytes))
-                .unwrap(),
+        match self.upstream.forward(&path, &headers, body).await {
+            Ok((status, bytes)) => raw_reply(status, bytes),
             Err(e) => reply(500, json!({"message": e})),
         }
     }
@@ -156,7 +121,7 @@ impl Shared {
         path: &str,
         headers: &hyper::HeaderMap,
         body: &Bytes,
-    ) -> Option<Response<Full<Bytes>>> {
+    ) -> Option<Reply> {
         let mut v: Value = serde_json::from_slice(body).ok()?;
         let items = v["RequestItems"].as_object()?.clone();
         let mut forwarded = serde_json::Map::new();
@@ -185,16 +150,12 @@ impl Shared {
         if !forwarded.is_empty() {
             v["RequestItems"] = Value::Object(forwarded);
             let (status, bytes) = self
+                .upstream
                 .forward(path, headers, Bytes::from(v.to_string()))
                 .await
                 .ok()?;
             if status != 200 {
-                return Some(
-                    Response::builder()
-                        .status(status)
-                        .body(Full::new(bytes))
-                        .unwrap(),
-                );
+                return Some(raw_reply(status, bytes));
             }
         }
         Some(reply(200, json!({"UnprocessedItems": unprocessed})))
@@ -203,35 +164,16 @@ impl Shared {
 
 /// Starts a proxy in front of `upstream`.
 pub async fn start(upstream: &str) -> Proxy {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
     let stats = Arc::new(Stats::default());
     let throttle_all = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
-        upstream: upstream.trim_end_matches('/').to_string(),
-        http: reqwest::Client::new(),
+        upstream: Upstream::new(upstream),
         stats: stats.clone(),
         throttle_all: throttle_all.clone(),
     });
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(shared.handle(req).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let addr = serve(shared, |s, req| async move { s.handle(req).await })
+        .await
+        .expect("bind a loopback port");
     Proxy {
         url: format!("http://{addr}"),
         stats,

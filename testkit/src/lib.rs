@@ -25,6 +25,8 @@ pub mod bucket;
 pub mod dynalite;
 #[cfg(feature = "faults")]
 pub mod faults;
+#[cfg(feature = "faults")]
+mod http;
 pub mod link;
 #[cfg(feature = "faults")]
 pub mod meter;

@@ -13,19 +13,14 @@
 //! counted in [`Reads::projected_table_reads`] and their units are those
 //! of what came back, a lower bound. Nothing is changed on the way.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::Request;
 use serde_json::{json, Map, Value};
-use tokio::net::TcpListener;
+
+use crate::http::{raw_reply, reply, serve, Reply, Upstream};
 
 /// One metered read request.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,21 +212,12 @@ fn meter(operation: &str, request: &Value, response: &Value) -> Option<Read> {
 }
 
 struct Shared {
-    upstream: String,
-    http: reqwest::Client,
+    upstream: Upstream,
     reads: Arc<Reads>,
 }
 
-fn reply(status: u16, body: Bytes) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/x-amz-json-1.0")
-        .body(Full::new(body))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
-}
-
 impl Shared {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>) -> Reply {
         let path = req
             .uri()
             .path_and_query()
@@ -245,25 +231,12 @@ impl Shared {
             .to_string();
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return reply(400, Bytes::from(json!({"message": "bad body"}).to_string())),
+            Err(_) => return reply(400, json!({"message": "bad body"})),
         };
-        let mut up = self.http.post(format!("{}{}", self.upstream, path));
-        for (k, v) in &headers {
-            if k != "host" && k != "content-length" {
-                up = up.header(k.as_str(), v.as_bytes());
-            }
-        }
-        let res = match up.body(body.clone()).send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return reply(
-                    500,
-                    Bytes::from(json!({"message": e.to_string()}).to_string()),
-                )
-            }
+        let (status, bytes) = match self.upstream.forward(&path, &headers, body.clone()).await {
+            Ok(answer) => answer,
+            Err(e) => return reply(500, json!({ "message": e })),
         };
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.unwrap_or_default();
         if status == 200 {
             let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let response: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -271,37 +244,18 @@ impl Shared {
                 self.reads.push(read);
             }
         }
-        reply(status, bytes)
+        raw_reply(status, bytes)
     }
 }
 
 /// Starts a meter in front of `upstream` (a loopback emulator).
 pub async fn start(upstream: &str) -> std::io::Result<Meter> {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let addr = listener.local_addr()?;
     let reads = Arc::new(Reads::default());
     let shared = Arc::new(Shared {
-        upstream: upstream.trim_end_matches('/').to_string(),
-        http: reqwest::Client::new(),
+        upstream: Upstream::new(upstream),
         reads: reads.clone(),
     });
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(shared.handle(req).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let addr = serve(shared, |s, req| async move { s.handle(req).await }).await?;
     Ok(Meter {
         url: format!("http://{addr}"),
         reads,
