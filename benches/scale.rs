@@ -49,6 +49,7 @@ use affine_db::rules;
 use affine_db::tools::corpus::corpus_dir;
 use affine_db::tools::migrate::{self, convert, MigrateOptions, ObjectSource, Progress, Source};
 use affine_db::{Admin, Conversation, Item, MinerSamplesQuery, NewSample, Result, Store, Table};
+use affine_db_testkit::bench::{emulator_credentials, mode_and_args, Args};
 use affine_db_testkit::bucket::{Bucket, BucketSpec, Templates};
 use affine_db_testkit::link::{Link, LinkProxy};
 use affine_db_testkit::rss::peak_rss_bytes;
@@ -67,46 +68,6 @@ const LOAD_CHUNK: usize = 2_000;
 /// The bench clock: 2026-03-01T00:00:00Z.
 const NOW_MS: i64 = 1_772_323_200_000;
 const DAY_MS: i64 = 86_400_000;
-
-// ------------------------------------------------------------ arguments
-
-/// `--name value` arguments after the mode.
-struct Args(Vec<String>);
-
-impl Args {
-    fn get(&self, name: &str) -> Option<&str> {
-        let flag = format!("--{name}");
-        self.0
-            .iter()
-            .position(|a| *a == flag)
-            .and_then(|i| self.0.get(i + 1))
-            .map(String::as_str)
-    }
-
-    fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
-        match self.get(name) {
-            None => default,
-            Some(v) => v
-                .parse()
-                .unwrap_or_else(|_| panic!("--{name} {v:?} is not a number")),
-        }
-    }
-
-    fn need(&self, name: &str) -> &str {
-        self.get(name)
-            .unwrap_or_else(|| panic!("--{name} is required"))
-    }
-
-    fn sizes(&self, default: &[u64]) -> Vec<u64> {
-        match self.get("sizes") {
-            None => default.to_vec(),
-            Some(v) => v
-                .split(',')
-                .map(|s| s.trim().parse().expect("--sizes is a comma-separated list"))
-                .collect(),
-        }
-    }
-}
 
 fn templates() -> Arc<Templates> {
     let dir = corpus_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
@@ -674,20 +635,6 @@ async fn drop_tables(backend: &affine_db::handles::Tables) -> Result<()> {
 
 // ----------------------------------------------------------------- main
 
-fn dummy_credentials() {
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "affine-test"),
-        ("AWS_SECRET_ACCESS_KEY", "affine-test"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        if std::env::var_os(k).is_none() {
-            // The loopback emulator only.
-            std::env::set_var(k, v);
-        }
-    }
-    std::env::remove_var("AWS_PROFILE");
-}
-
 /// `cargo test --bench scale`: every mode on small sizes, checking what
 /// each reports adds up.
 async fn smoke() {
@@ -777,21 +724,16 @@ async fn smoke() {
 }
 
 fn main() {
-    dummy_credentials();
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    emulator_credentials();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let Some(mode) = args.first().filter(|a| !a.starts_with('-')).cloned() else {
+    let Some((mode, args)) = mode_and_args() else {
         // `cargo test --bench scale` (no mode): the smoke test.
         rt.block_on(smoke());
         return;
     };
-    let args = Args(args[1..].to_vec());
     let out = rt.block_on(async {
         match mode.as_str() {
             "bucket" => bucket_mode(&args),

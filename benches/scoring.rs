@@ -29,35 +29,15 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use affine_db::{Conversation, MinerSamplesQuery, NewSample, SampleStore, Store};
+use affine_db::{
+    Conversation, MinerSamplesQuery, NewSample, Sample, SampleStore, SampleStream, Store,
+};
+use affine_db_testkit::bench::{emulator_credentials, mode_and_args, Args};
 use affine_db_testkit::rss::peak_rss_bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 const ENVS: [&str; 4] = ["SAT", "ABD", "DED", "ELR"];
-
-/// `--name value` arguments after the mode.
-struct Args(Vec<String>);
-
-impl Args {
-    fn get(&self, name: &str) -> Option<&str> {
-        let flag = format!("--{name}");
-        self.0
-            .iter()
-            .position(|a| *a == flag)
-            .and_then(|i| self.0.get(i + 1))
-            .map(String::as_str)
-    }
-
-    fn num(&self, name: &str, default: usize) -> usize {
-        self.get(name)
-            .map(|v| {
-                v.parse()
-                    .unwrap_or_else(|_| panic!("--{name}: not a number: {v}"))
-            })
-            .unwrap_or(default)
-    }
-}
 
 fn miner(m: usize) -> (String, String) {
     (format!("score-hk-{m:04}"), format!("score-rev-{m:04}"))
@@ -120,8 +100,22 @@ async fn seed(store: &Store, miners: usize, samples: usize) -> f64 {
 /// Rows read and the sum of their `dataset_index` (the ways must agree).
 type Tally = (u64, i64);
 
+/// Adds the rows of `stream` to `tally`, one at a time (a page held).
+async fn tally_stream(mut stream: SampleStream, tally: &mut Tally) {
+    while let Some(row) = stream.next().await {
+        tally.0 += 1;
+        tally.1 += row.expect("stream").dataset_index;
+    }
+}
+
+/// Adds the rows of `list` to `tally`.
+fn tally_list(list: &[Sample], tally: &mut Tally) {
+    tally.0 += list.len() as u64;
+    tally.1 += list.iter().map(|s| s.dataset_index).sum::<i64>();
+}
+
 async fn read_affine(samples: Arc<dyn SampleStore>, miners: usize, stream: bool) -> Tally {
-    let (mut rows, mut sum) = (0u64, 0i64);
+    let mut tally = (0, 0);
     for m in 0..miners {
         let (hk, rev) = miner(m);
         let q = MinerSamplesQuery {
@@ -130,52 +124,33 @@ async fn read_affine(samples: Arc<dyn SampleStore>, miners: usize, stream: bool)
             ..MinerSamplesQuery::default()
         };
         if stream {
-            let mut s = samples.clone().stream_samples_by_miner(hk, rev, q);
-            while let Some(row) = s.next().await {
-                let row = row.expect("stream");
-                rows += 1;
-                sum += row.dataset_index;
-            }
+            let rows = samples.clone().stream_samples_by_miner(hk, rev, q);
+            tally_stream(rows, &mut tally).await;
         } else {
-            let found = samples
-                .get_samples_by_miner(&hk, &rev, &q)
-                .await
-                .expect("read");
-            rows += found.len() as u64;
-            sum += found.iter().map(|s| s.dataset_index).sum::<i64>();
+            let found = samples.get_samples_by_miner(&hk, &rev, &q).await;
+            tally_list(&found.expect("read"), &mut tally);
         }
     }
-    (rows, sum)
+    tally
 }
 
 /// Every sample of every env, with conversations, through
 /// `get_samples_by_env` (the whole list held) or its stream (a page held).
 async fn read_env(samples: Arc<dyn SampleStore>, stream: bool) -> Tally {
-    let (mut rows, mut sum) = (0u64, 0i64);
+    let mut tally = (0, 0);
+    let (start, end, c) = (0, i64::MAX / 2, Conversation::Include);
     for env in ENVS {
         if stream {
-            let mut s = samples.clone().stream_samples_by_env(
-                env.into(),
-                0,
-                i64::MAX / 2,
-                None,
-                Conversation::Include,
-            );
-            while let Some(row) = s.next().await {
-                let row = row.expect("stream");
-                rows += 1;
-                sum += row.dataset_index;
-            }
+            let rows = samples
+                .clone()
+                .stream_samples_by_env(env.into(), start, end, None, c);
+            tally_stream(rows, &mut tally).await;
         } else {
-            let found = samples
-                .get_samples_by_env(env, 0, i64::MAX / 2, None, Conversation::Include)
-                .await
-                .expect("read");
-            rows += found.len() as u64;
-            sum += found.iter().map(|s| s.dataset_index).sum::<i64>();
+            let found = samples.get_samples_by_env(env, start, end, None, c).await;
+            tally_list(&found.expect("read"), &mut tally);
         }
     }
-    (rows, sum)
+    tally
 }
 
 /// Plain `rusqlite`: the same columns, one partition at a time, newest
@@ -498,29 +473,15 @@ async fn smoke() {
 }
 
 fn main() {
-    // The emulator takes any credentials; never real ones from the host.
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "bench"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        if std::env::var_os(k).is_none() {
-            std::env::set_var(k, v);
-        }
-    }
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    emulator_credentials();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let Some(mode) = args.first().filter(|a| !a.starts_with('-')).cloned() else {
+    let Some((mode, args)) = mode_and_args() else {
         rt.block_on(smoke());
         return;
     };
-    let args = Args(args[1..].to_vec());
     let out = rt.block_on(async {
         match mode.as_str() {
             "way" => way(&args).await,

@@ -6,6 +6,8 @@
 //! - [`link`]: a loopback TCP proxy that delays every byte by a fixed time
 //!   in each direction (a network link of a given round trip, default 2 ms
 //!   each way) and counts the DynamoDB requests that pass through it.
+//! - [`bench`]: the mode, arguments and emulator credentials of the bench
+//!   binaries without criterion.
 //! - [`bucket`]: a deterministic generator of R2-shaped buckets (index and
 //!   result shards like `../shared/data/r2-bucket`) of any size, resampling
 //!   and mutating the fixture's records, written to a directory or served
@@ -20,6 +22,7 @@
 //!   DynamoDB would bill for them.
 //! - [`rss`]: the peak resident set size of this process.
 
+pub mod bench;
 pub mod bucket;
 #[cfg(feature = "faults")]
 pub mod dynalite;
