@@ -19,6 +19,23 @@ fn conversation(include: bool) -> Conversation {
     }
 }
 
+/// The read of `get_samples_by_miner` and its stream: the limit checked
+/// (as input, before anything is read).
+fn miner_query(
+    py: Python<'_>,
+    env: Option<String>,
+    limit: Option<i64>,
+    reverse: bool,
+    include_conversation: bool,
+) -> PyResult<MinerSamplesQuery> {
+    Ok(MinerSamplesQuery {
+        env,
+        limit: check(py, self::limit("limit", limit))?,
+        newest_first: reverse,
+        conversation: conversation(include_conversation),
+    })
+}
+
 /// The pages of a stream of samples, for `async for` (`dao.py`'s
 /// `iter_samples_by_*`): each `next_page()` resolves to the next page as a
 /// list of dicts (at most a page of samples held at once), `None` after
@@ -143,12 +160,7 @@ impl SampleResultsDAO {
         include_conversation: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let store = store()?;
-        let query = MinerSamplesQuery {
-            env,
-            limit: check(py, self::limit("limit", limit))?,
-            newest_first: reverse,
-            conversation: conversation(include_conversation),
-        };
+        let query = miner_query(py, env, limit, reverse, include_conversation)?;
         run(py, async move {
             Ok(Samples(
                 store
@@ -233,12 +245,7 @@ impl SampleResultsDAO {
         include_conversation: bool,
     ) -> PyResult<SamplePages> {
         let store = store()?;
-        let query = MinerSamplesQuery {
-            env,
-            limit: check(py, self::limit("limit", limit))?,
-            newest_first: reverse,
-            conversation: conversation(include_conversation),
-        };
+        let query = miner_query(py, env, limit, reverse, include_conversation)?;
         Ok(SamplePages::of(
             store
                 .samples
